@@ -1,0 +1,226 @@
+"""Commands and their arguments; the work itself lives in the modules they call."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from aggregator import __version__, logs
+from aggregator import config as config_module
+from aggregator.errors import AggregatorError, ConfigError
+from aggregator.models import SourceState, UpdateResult
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def _load(path: Path) -> config_module.LoadedConfig:
+    return config_module.load(path)
+
+
+class ProgressLine:
+    """A single updating line on a terminal; silent when stderr is a file or pipe."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.live = stream.isatty()
+        self.counts = {"ok": 0, "not_modified": 0, "error": 0}
+
+    def __call__(self, result: UpdateResult, done: int, total: int) -> None:
+        self.counts[result.outcome.value] += 1
+        if self.live:
+            c = self.counts
+            self.stream.write(
+                f"\r[{done}/{total}] updated {c['ok']} · unchanged {c['not_modified']} · failed {c['error']}   "
+            )
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.live:
+            self.stream.write("\n")
+
+
+def cmd_once(args: argparse.Namespace) -> int:
+    from aggregator.service import Service
+
+    loaded = _load(args.config)
+
+    async def main() -> int:
+        progress = ProgressLine()
+        async with Service(loaded) as service:
+            try:
+                report = await service.once(args.source, progress)
+            finally:
+                progress.close()
+        for failure in sorted(report.failed, key=lambda r: r.source):
+            print(f"{failure.source}: {failure.error}", file=sys.stderr)
+        for result in report.results:
+            if result.moved_to:
+                print(f"{result.source}: moved permanently to {result.moved_to}: update its url in feeds.yaml",
+                      file=sys.stderr)  # fmt: skip
+        print(json.dumps(report.summary(), ensure_ascii=False))
+        return EXIT_OK
+
+    return asyncio.run(main())
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from aggregator.service import Runner
+
+    _load(args.config)  # an invalid config stops here, before anything starts
+    asyncio.run(Runner(args.config, serve=True if args.serve else None).main())
+    return EXIT_OK
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    loaded = _load(args.config)
+    config = loaded.config
+    enabled = sum(s.enabled for s in config.sources)
+    print(
+        f"{args.config}: OK: {len(config.sources)} sources ({enabled} enabled), {len(config.topics)} topics; "
+        f"output to {config.settings.output_dir}"
+    )
+    return EXIT_OK
+
+
+def _ago(when: datetime | None, now: datetime) -> str:
+    if when is None:
+        return "never"
+    seconds = int((when - now).total_seconds())
+    future, seconds = seconds > 0, abs(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            text = f"{seconds // size}{unit}"
+            break
+    else:
+        text = f"{seconds}s"
+    return f"in {text}" if future else f"{text} ago"
+
+
+def _status_rows(loaded: config_module.LoadedConfig) -> list[tuple[str, bool, SourceState | None]]:
+    from aggregator.store import Store
+
+    async def main() -> dict[str, SourceState]:
+        async with Store(loaded.settings.database_url) as store:
+            return await store.states()
+
+    states = asyncio.run(main())
+    return [(s.name, s.enabled, states.get(s.name)) for s in loaded.config.sources]
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    loaded = _load(args.config)
+    rows = _status_rows(loaded)
+    now = datetime.now(UTC)
+    if args.json:
+        out = []
+        for name, enabled, state in rows:
+            record: dict[str, object] = {"name": name, "enabled": enabled}
+            if state is not None:
+                for key, value in asdict(state).items():
+                    record[key] = value.isoformat() if isinstance(value, datetime) else value
+            out.append(record)
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    header = ("SOURCE", "LAST ATTEMPT", "RESULT", "NEW/UPD", "ITEMS", "FAILS", "NEXT DUE", "NOTE")
+    table = [header]
+    for name, enabled, state in rows:
+        if state is None:
+            table.append((name, "never", "-" if enabled else "disabled", "-", "0", "0", "-", ""))
+            continue
+        result = state.last_outcome or "-"
+        if state.http_status:
+            result += f" {state.http_status}"
+        note = state.error or state.warning or ""
+        if state.moved_to:
+            note = f"moved permanently to {state.moved_to}: update feeds.yaml" + (f"; {note}" if note else "")
+        table.append((
+            name, _ago(state.last_attempt, now), result if enabled else f"disabled ({result})",
+            f"{state.items_new}/{state.items_updated}", str(state.items_total), str(state.consecutive_failures),
+            _ago(state.next_due, now) if enabled else "-", note,
+        ))  # fmt: skip
+    widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from aggregator import serve
+
+    loaded = _load(args.config)
+    settings = loaded.settings
+    print(f"serving {settings.output_dir} on http://{args.host or settings.host}:{args.port or settings.port}/",
+          file=sys.stderr)  # fmt: skip
+    web.run_app(
+        serve.app(settings.output_dir), host=args.host or settings.host, port=args.port or settings.port,
+        print=None, shutdown_timeout=10,
+    )  # fmt: skip
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from aggregator import demo
+
+    return asyncio.run(demo.main(args.dir, serve_output=not args.no_serve, port=args.port))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aggregator", description="Poll feeds, tag stories by topic, republish.")
+    parser.add_argument("--version", action="version", version=f"aggregator {__version__}")
+    parser.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING (default) or ERROR")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--config", type=Path, default=Path("feeds.yaml"), help="default: ./feeds.yaml")
+        return sub
+
+    once = command("once", "poll every enabled source now (or one), then publish changed topics")
+    once.add_argument("--source", metavar="NAME", help="poll only this source, whatever its schedule says")
+    once.set_defaults(func=cmd_once, log_default="ERROR")
+    run = command("run", "the long-running service: polls on schedule, republishes, reloads feeds.yaml edits")
+    run.add_argument("--serve", action="store_true", help="also serve the output (else settings.serve)")
+    run.set_defaults(func=cmd_run, log_default="INFO")
+    check = command("check", "validate feeds.yaml; every problem with file:line")
+    check.set_defaults(func=cmd_check)
+    status = command("status", "one row per source: last attempt, result, items, failures, next due")
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=cmd_status)
+    serve = command("serve", "serve the published output over HTTP")
+    serve.add_argument("--host", help="default: settings.host (127.0.0.1)")
+    serve.add_argument("--port", type=int, help="default: settings.port (8080)")
+    serve.set_defaults(func=cmd_serve, log_default="INFO")
+    demo = commands.add_parser("demo", help="offline demo: serve bundled sample feeds, aggregate them, serve the result")
+    demo.add_argument("--dir", type=Path, default=Path("demo"), help="where the demo's config, database and output go")
+    demo.add_argument("--port", type=int, default=8080, help="port for the result (default 8080)")
+    demo.add_argument("--no-serve", action="store_true", help="build the output and exit")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = args.log_level if "--log-level" in (argv or sys.argv) else getattr(args, "log_default", args.log_level)
+    logs.setup(level)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) in the config; nothing was fetched or written.", file=sys.stderr)
+        return EXIT_CONFIG
+    except AggregatorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,251 @@
+"""Published items to RSS 2.0 and Atom 1.0 (feedgen), JSON Feed 1.1, HTML pages and OPML.
+
+Every renderer is a pure function of its inputs: no clock, no randomness, so an unchanged topic
+renders to the same bytes and ``publish`` can skip writing it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urljoin
+from xml.etree import ElementTree as ET
+
+from feedgen.feed import FeedGenerator
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup, escape
+
+from aggregator import PROJECT_URL, __version__
+from aggregator.config import Settings, Topic
+from aggregator.models import Item, PublishedItem
+from aggregator.normalise import visible_text
+
+#: Bumped when output changes shape, so every topic is re-rendered once after an upgrade.
+RENDER_VERSION = "1"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+GENERATOR = f"aggregator {__version__}"
+FORMATS = {"rss.xml": "RSS", "atom.xml": "Atom", "feed.json": "JSON Feed"}
+
+_env = Environment(
+    loader=PackageLoader("aggregator", "templates"),
+    autoescape=select_autoescape(["html", "xml"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+_env.globals.update(generator=GENERATOR, project_url=PROJECT_URL)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceInfo:
+    """How a source is credited: its display name and its site."""
+
+    name: str
+    title: str
+    site: str | None
+    feed_url: str
+    language: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TopicView:
+    """Everything a topic's files are rendered from."""
+
+    topic: Topic
+    settings: Settings
+    items: Sequence[PublishedItem]
+    sources: dict[str, SourceInfo]
+
+    def url(self, name: str = "") -> str:
+        return urljoin(_base(self.settings), f"{self.topic.name}/{name}")
+
+    @property
+    def updated(self) -> datetime:
+        """The newest item's time: a feed's date must not move unless its items did."""
+        dates = [p.item.updated or p.item.published or p.first_seen for p in self.items]
+        return max(dates, default=EPOCH)
+
+    @property
+    def language(self) -> str | None:
+        """The sources' language when they all agree on one (a topic mixing languages declares none)."""
+        languages = {self.source(p.item).language for p in self.items}
+        return languages.pop() if len(languages) == 1 else None
+
+    def source(self, item: Item) -> SourceInfo:
+        return self.sources.get(item.source) or SourceInfo(item.source, item.source, None, "")
+
+
+def _base(settings: Settings) -> str:
+    return settings.base_url if settings.base_url.endswith("/") else settings.base_url + "/"
+
+
+def _rfc3339(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def item_id(published: PublishedItem) -> str:
+    """Stable across runs and across which copy is credited: derived from the story's cluster."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, published.item.cluster).urn
+
+
+def credit_html(view: TopicView, published: PublishedItem) -> str:
+    """The footer naming the original source and the others that carried the story."""
+    first = view.source(published.item)
+    origin = escape(first.title)
+    if published.item.link:
+        origin = Markup('<a href="{}">{}</a>').format(published.item.link, first.title)
+    parts = [Markup("Source: {}").format(origin)]
+    others = []
+    for other in published.also:
+        title = view.source(other).title
+        others.append(Markup('<a href="{}">{}</a>').format(other.link, title) if other.link else escape(title))
+    if others:
+        parts.append(Markup("also reported by {}").format(Markup(", ").join(others)))
+    return str(Markup('<p class="aggregator-credit">{}.</p>').format(Markup("; ").join(parts)))
+
+
+def _body(view: TopicView, published: PublishedItem) -> str:
+    item = published.item
+    return (item.content or item.summary) + "\n" + credit_html(view, published)
+
+
+def _feedgen(view: TopicView) -> FeedGenerator:
+    settings, topic = view.settings, view.topic
+    fg = FeedGenerator()
+    fg.load_extension("dc")
+    fg.id(view.url())
+    fg.title(topic.title)
+    fg.subtitle(topic.description or f"{topic.title}: stories collected by {settings.title}")
+    fg.author({"name": settings.title})
+    fg.generator(GENERATOR, uri=PROJECT_URL)
+    fg.updated(view.updated)
+    fg.lastBuildDate(view.updated)
+    if view.language:
+        fg.language(view.language)
+    for published in view.items:
+        item = published.item
+        source = view.source(item)
+        fe = fg.add_entry(order="append")
+        fe.id(item_id(published))
+        fe.guid(item_id(published), permalink=False)
+        fe.title(item.title or "(untitled)")
+        if item.link:
+            fe.link(href=item.link, rel="alternate")
+        fe.published(item.published or published.first_seen)
+        fe.updated(item.updated or item.published or published.first_seen)
+        fe.content(_body(view, published), type="html")
+        if item.summary and item.content:
+            fe.summary(item.summary, type="html")
+        if item.author:
+            fe.author({"name": item.author})
+            fe.dc.dc_creator(item.author)
+        for term in item.categories:
+            fe.category(term=term)
+        fe.source(url=source.feed_url or source.site or view.url(), title=source.title)
+    return fg
+
+
+def rss(view: TopicView) -> bytes:
+    fg = _feedgen(view)
+    fg.link(href=view.url("rss.xml"), rel="self")
+    fg.link(href=view.url("index.html"), rel="alternate")  # RSS <link> is the last alternate link
+    return bytes(fg.rss_str(pretty=True))
+
+
+def atom(view: TopicView) -> bytes:
+    fg = _feedgen(view)
+    fg.link(href=view.url("atom.xml"), rel="self")
+    fg.link(href=view.url("index.html"), rel="alternate")
+    return bytes(fg.atom_str(pretty=True))
+
+
+def json_feed(view: TopicView) -> bytes:
+    """JSON Feed 1.1, written by us: feedgen has no JSON Feed support."""
+    items = []
+    for published in view.items:
+        item = published.item
+        source = view.source(item)
+        entry: dict[str, object] = {"id": item_id(published)}
+        if item.link:
+            entry["url"] = item.link
+        entry["title"] = item.title or "(untitled)"
+        entry["content_html"] = _body(view, published)
+        summary = visible_text(item.summary or item.content)
+        if summary:
+            entry["summary"] = summary if len(summary) <= 300 else summary[:297].rstrip() + "..."
+        entry["date_published"] = _rfc3339(item.published or published.first_seen)
+        entry["date_modified"] = _rfc3339(item.updated or item.published or published.first_seen)
+        if item.author:
+            entry["authors"] = [{"name": item.author}]
+        if item.categories:
+            entry["tags"] = list(item.categories)
+        entry["_source"] = {
+            "name": source.title,
+            "url": source.site or source.feed_url,
+            "also": [
+                {"name": view.source(o).title, "url": o.link} for o in published.also
+            ],
+        }
+        items.append(entry)
+    document: dict[str, object] = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": view.topic.title,
+        "home_page_url": view.url("index.html"),
+        "feed_url": view.url("feed.json"),
+        "description": view.topic.description or f"{view.topic.title}: stories collected by {view.settings.title}",
+        "authors": [{"name": view.settings.title}],
+        "items": items,
+    }
+    if view.language:
+        document["language"] = view.language
+    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def topic_page(view: TopicView) -> bytes:
+    entries = [
+        {
+            "published": p,
+            "date": p.item.published or p.first_seen,
+            "iso": _rfc3339(p.item.published or p.first_seen),
+            "source": view.source(p.item),
+            "summary": Markup(p.item.summary or p.item.content),  # sanitised by nh3 when parsed
+            "also": [(view.source(o), o.link) for o in p.also],
+        }
+        for p in view.items
+    ]
+    html = _env.get_template("topic.html").render(
+        view=view, topic=view.topic, settings=view.settings, entries=entries, formats=FORMATS
+    )
+    return html.encode("utf-8")
+
+
+def site_index(settings: Settings, topics: Sequence[Topic]) -> bytes:
+    html = _env.get_template("index.html").render(
+        settings=settings, topics=topics, formats=FORMATS, base=_base(settings)
+    )
+    return html.encode("utf-8")
+
+
+def opml(settings: Settings, topics: Sequence[Topic]) -> bytes:
+    root = ET.Element("opml", version="2.0")
+    head = ET.SubElement(root, "head")
+    ET.SubElement(head, "title").text = settings.title
+    body = ET.SubElement(root, "body")
+    for topic in topics:
+        ET.SubElement(
+            body,
+            "outline",
+            type="rss",
+            text=topic.title,
+            title=topic.title,
+            xmlUrl=urljoin(_base(settings), f"{topic.name}/rss.xml"),
+            htmlUrl=urljoin(_base(settings), f"{topic.name}/index.html"),
+        )
+    ET.indent(root)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8") + b"\n"
+
+
+RENDERERS = {"rss.xml": rss, "atom.xml": atom, "feed.json": json_feed, "index.html": topic_page}

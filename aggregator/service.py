@@ -1,0 +1,232 @@
+"""Composition root: builds store, fetcher, parser, pipeline and publisher; runs ``once`` and ``run``."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import signal
+from collections.abc import Callable, Iterable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+
+from aggregator import config as config_module
+from aggregator import logs
+from aggregator.config import Config, LoadedConfig, Source
+from aggregator.errors import ConfigError
+from aggregator.fetch import Fetcher
+from aggregator.models import UpdateResult
+from aggregator.parse import Parser
+from aggregator.pipeline import Pipeline
+from aggregator.publish import PublishReport, Publisher
+from aggregator.schedule import Scheduler
+from aggregator.store import Store
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[UpdateResult, int, int], None]
+
+
+@dataclass
+class OnceReport:
+    results: list[UpdateResult]
+    publish: PublishReport
+    entries_stored: int
+
+    @property
+    def failed(self) -> list[UpdateResult]:
+        return [r for r in self.results if r.error]
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "feeds": len(self.results),
+            "feeds_ok": sum(r.outcome.value == "ok" for r in self.results),
+            "feeds_not_modified": sum(r.outcome.value == "not_modified" for r in self.results),
+            "feeds_error": len(self.failed),
+            "entries_new": sum(r.new for r in self.results),
+            "entries_updated": sum(r.updated for r in self.results),
+            "entries_stored": self.entries_stored,
+            "topics_published": list(self.publish.topics),
+            "files_written": self.publish.files_written,
+        }
+
+
+class Service:
+    """The parts one process needs, opened and closed together."""
+
+    def __init__(self, loaded: LoadedConfig) -> None:
+        self.loaded = loaded
+        self.store = Store(loaded.settings.database_url)
+        self.fetcher = Fetcher(loaded.settings)
+        self.parser = Parser()
+        self._stack = AsyncExitStack()
+        self.pipeline = Pipeline(loaded.config, self.fetcher, self.parser, self.store)
+        self.publisher = Publisher(self.store, loaded.config)
+
+    @property
+    def config(self) -> Config:
+        return self.loaded.config
+
+    async def __aenter__(self) -> Service:
+        await self._stack.enter_async_context(self.store)
+        await self._stack.enter_async_context(self.fetcher)
+        self._stack.callback(self.parser.close)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._stack.aclose()
+
+    def reconfigure(self, loaded: LoadedConfig) -> None:
+        """Take a new config's sources, topics and rules; settings that shape open resources need a restart."""
+        for key in ("database", "concurrency", "per_host", "timeout", "max_bytes", "user_agent", "allow_private_networks"):
+            if getattr(loaded.settings, key) != getattr(self.loaded.settings, key):
+                logs.event(log, "config.restart_needed", logging.WARNING, setting=key)
+        self.loaded = loaded
+        self.pipeline = Pipeline(loaded.config, self.fetcher, self.parser, self.store)
+        self.publisher = Publisher(self.store, loaded.config)
+
+    async def update(self, sources: Iterable[Source], progress: Progress | None = None) -> list[UpdateResult]:
+        """Update sources concurrently (bounded, so parse work and bodies in memory stay bounded)."""
+        chosen = list(sources)
+        states = await self.store.states()
+        limit = asyncio.Semaphore(self.config.settings.concurrency)
+        results: list[UpdateResult] = []
+
+        async def one(source: Source) -> UpdateResult:
+            async with limit:
+                result = await self.pipeline.update(source, states.get(source.name))
+            results.append(result)
+            if progress is not None:
+                progress(result, len(results), len(chosen))
+            return result
+
+        return list(await asyncio.gather(*(one(s) for s in chosen)))
+
+    async def once(self, only: str | None = None, progress: Progress | None = None) -> OnceReport:
+        if only is not None:
+            try:
+                sources = [self.config.source(only)]
+            except KeyError:
+                raise ConfigError([f"{self.loaded.path}: no source named {only!r}"]) from None
+        else:
+            sources = [s for s in self.config.sources if s.enabled]
+        results = await self.update(sources, progress)
+        changed = set().union(*(r.topics for r in results)) if results else set()
+        report = await self.publisher.publish(changed)
+        return OnceReport(results, report, await self.store.item_count())
+
+
+@dataclass
+class Runner:
+    """``aggregator run``: every source on its own schedule, edits of feeds.yaml picked up live."""
+
+    path: Path
+    serve: bool | None = None
+    reload_seconds: float = 5.0
+    publish_delay: float = 2.0
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _pending: set[str] = field(default_factory=set)
+    _inflight: set[asyncio.Task[object]] = field(default_factory=set)
+    _publish_soon: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def main(self) -> None:
+        from aggregator import serve as serve_module  # aiohttp.web only when serving
+
+        loaded = config_module.load(self.path)
+        async with Service(loaded) as service:
+            self.service = service
+            scheduler = Scheduler()
+            await self._schedule(scheduler)
+            scheduler.every("reload", self.reload_seconds, lambda: self._reload(scheduler))
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self.stop.set)
+            await service.publisher.publish()
+            site = None
+            settings = service.config.settings
+            if self.serve or (self.serve is None and settings.serve):
+                site = await serve_module.start(settings.output_dir, settings.host, settings.port)
+            publisher = asyncio.create_task(self._publisher())
+            scheduler.start()
+            logs.event(log, "run.started", sources=len(service.config.sources), config=str(self.path))
+            try:
+                await self.stop.wait()
+            finally:
+                logs.event(log, "run.stopping", inflight=len(self._inflight))
+                scheduler.shutdown()
+                if self._inflight:
+                    await asyncio.wait(self._inflight, timeout=service.config.settings.timeout + 10)
+                publisher.cancel()
+                await service.publisher.publish(self._pending)
+                if site is not None:
+                    await site.cleanup()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+                logs.event(log, "run.stopped")
+
+    async def _schedule(self, scheduler: Scheduler) -> None:
+        states = await self.service.store.states()
+        wanted = {s.name: s for s in self.service.config.sources if s.enabled}
+        for name in scheduler.source_ids() - set(wanted):
+            scheduler.remove_source(name)
+        now = datetime.now(UTC)
+        for name, source in wanted.items():
+            state = states.get(name)
+            first = state.next_due if state and state.next_due and state.url == source.url else now
+            scheduler.set_source(name, self.service.config.interval(source), first or now, self._job)
+
+    async def _job(self, name: str) -> None:
+        task = asyncio.current_task()
+        if task is None or self.stop.is_set():
+            return
+        self._inflight.add(task)  # type: ignore[arg-type]
+        try:
+            try:
+                source = self.service.config.source(name)
+            except KeyError:
+                return
+            states = await self.service.store.states()
+            result = await self.service.pipeline.update(source, states.get(name))
+            if result.topics:
+                self._pending |= result.topics
+                self._publish_soon.set()
+        finally:
+            self._inflight.discard(task)  # type: ignore[arg-type]
+
+    async def _publisher(self) -> None:
+        """Coalesces bursts of updates into one publish."""
+        while True:
+            await self._publish_soon.wait()
+            await asyncio.sleep(self.publish_delay)
+            self._publish_soon.clear()
+            pending, self._pending = self._pending, set()
+            try:
+                await self.service.publisher.publish(pending)
+            except Exception:
+                log.exception("publish.failed")
+                self._pending |= pending
+
+    async def _reload(self, scheduler: Scheduler) -> None:
+        try:
+            raw = self.path.read_bytes()
+        except OSError as exc:
+            logs.event(log, "config.unreadable", logging.ERROR, path=str(self.path), error=str(exc))
+            return
+        if hashlib.sha256(raw).hexdigest() == self.service.loaded.digest:
+            return
+        try:
+            loaded = config_module.load(self.path)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                logs.event(log, "config.invalid", logging.ERROR, problem=problem, action="keeping the last good config")
+            self.service.loaded = LoadedConfig(self.path, self.service.config, hashlib.sha256(raw).hexdigest())
+            return
+        self.service.reconfigure(loaded)
+        await self._schedule(scheduler)
+        await self.service.publisher.publish()
+        logs.event(log, "config.reloaded", sources=len(loaded.config.sources), topics=len(loaded.config.topics))

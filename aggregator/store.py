@@ -1,0 +1,364 @@
+"""Sources' state, items and topic membership in SQLAlchemy 2 (async): SQLite by default, PostgreSQL too.
+
+Writes for one source happen in one transaction, so a stop mid-run never leaves half an update; an
+asyncio lock serialises writers because SQLite has a single writer anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.types import TypeDecorator
+
+from aggregator import dedupe
+from aggregator.errors import StoreError
+from aggregator.models import Item, PublishedItem, SourceState, StoreResult, UpdateResult
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out, whatever the backend keeps (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("url", Text),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("last_attempt", UTCDateTime),
+    Column("last_success", UTCDateTime),
+    Column("last_outcome", String(16)),
+    Column("http_status", Integer),
+    Column("error", Text),
+    Column("warning", Text),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("next_due", UTCDateTime),
+    Column("moved_to", Text),
+    Column("items_new", Integer, nullable=False, default=0),
+    Column("items_updated", Integer, nullable=False, default=0),
+    Column("bytes", Integer, nullable=False, default=0),
+    Column("ms", Integer, nullable=False, default=0),
+    Column("feed_title", Text),
+    Column("feed_link", Text),
+    Column("language", String(35)),
+)
+
+items = Table(
+    "items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(64), nullable=False),
+    Column("key", Text, nullable=False),
+    Column("guid", Text),
+    Column("link", Text),
+    Column("cluster", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("content", Text, nullable=False),
+    Column("author", Text),
+    Column("categories", Text, nullable=False),
+    Column("published", UTCDateTime),
+    Column("updated", UTCDateTime),
+    Column("content_hash", String(40), nullable=False),
+    Column("first_seen", UTCDateTime, nullable=False),
+    UniqueConstraint("source", "key", name="uq_items_source_key"),
+    Index("ix_items_cluster", "cluster"),
+)
+
+item_topics = Table(
+    "item_topics",
+    metadata,
+    Column("item_id", Integer, ForeignKey("items.id", ondelete="CASCADE"), primary_key=True),
+    Column("topic", String(64), primary_key=True),
+    Index("ix_item_topics_topic", "topic"),
+)
+
+topics = Table(
+    "topics",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+)
+
+_ITEM_FIELDS = ("guid", "link", "cluster", "title", "summary", "content", "author", "published", "updated")
+
+
+def _row(item: Item) -> dict[str, Any]:
+    row = {f: getattr(item, f) for f in _ITEM_FIELDS}
+    row["categories"] = json.dumps(list(item.categories), ensure_ascii=False)
+    row["content_hash"] = item.content_hash
+    return row
+
+
+def _chunks(values: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+class Store:
+    """The database; open with ``async with Store(url) as store``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine: AsyncEngine | None = None
+        self._write = asyncio.Lock()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise StoreError("the store is not open")
+        return self._engine
+
+    async def __aenter__(self) -> Store:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        url = make_url(self.url)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            engine = create_async_engine(url, pool_pre_ping=url.get_backend_name() != "sqlite")
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StoreError(f"cannot use the database {url.render_as_string(hide_password=True)}: {exc}") from exc
+        if engine.dialect.name == "sqlite":
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(metadata.create_all)
+        except (SQLAlchemyError, OSError) as exc:
+            await engine.dispose()
+            raise StoreError(
+                f"cannot open the database {url.render_as_string(hide_password=True)}: {exc}"
+            ) from exc
+        self._engine = engine
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+    # --- sources ------------------------------------------------------------------------------------
+
+    async def states(self) -> dict[str, SourceState]:
+        names = {f.name for f in fields(SourceState)}
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(select(sources))).mappings().all()
+            totals = dict(
+                (await conn.execute(select(items.c.source, func.count()).group_by(items.c.source))).tuples().all()
+            )
+        return {
+            row["name"]: SourceState(**{k: v for k, v in row.items() if k in names}, items_total=totals.get(row["name"], 0))
+            for row in rows
+        }
+
+    async def record(self, result: UpdateResult, url: str, next_due: datetime) -> None:
+        """Remember an attempt's outcome; conditional-GET validators only change when the server sent new ones."""
+        values: dict[str, Any] = {
+            "url": url,
+            "last_attempt": result.attempted_at,
+            "last_outcome": result.outcome.value,
+            "http_status": result.http_status,
+            "error": result.error,
+            "warning": result.warning,
+            "next_due": next_due,
+            "items_new": result.new,
+            "items_updated": result.updated,
+            "bytes": result.bytes,
+            "ms": result.ms,
+        }
+        if result.error is None:
+            values.update(last_success=result.attempted_at, consecutive_failures=0)
+            for key in ("etag", "last_modified", "feed_title", "feed_link", "language"):
+                if getattr(result, key) is not None:
+                    values[key] = getattr(result, key)
+        else:
+            values["consecutive_failures"] = sources.c.consecutive_failures + 1
+        if result.moved_to is not None:
+            values["moved_to"] = result.moved_to
+        async with self._write, self.engine.begin() as conn:
+            done = await conn.execute(update(sources).where(sources.c.name == result.source).values(**values))
+            if done.rowcount == 0:
+                if result.error is not None:
+                    values["consecutive_failures"] = 1
+                await conn.execute(insert(sources).values(name=result.source, **values))
+
+    # --- items --------------------------------------------------------------------------------------
+
+    async def store_items(self, source: str, batch: Sequence[Item], seen_at: datetime) -> StoreResult:
+        """Insert new items, update changed ones, leave the rest; one transaction per source."""
+        if not batch:
+            return StoreResult()
+        keys = [item.key for item in batch]
+        async with self._write, self.engine.begin() as conn:
+            existing: dict[str, tuple[int, str]] = {}
+            for chunk in _chunks(keys):
+                query = select(items.c.key, items.c.id, items.c.content_hash).where(
+                    items.c.source == source, items.c.key.in_(chunk)
+                )
+                existing.update({k: (i, h) for k, i, h in (await conn.execute(query)).tuples()})
+            fresh = [item for item in batch if item.key not in existing]
+            changed = [item for item in batch if item.key in existing and existing[item.key][1] != item.content_hash]
+            if not fresh and not changed:
+                return StoreResult()
+            touched: set[str] = set()
+            memberships: list[dict[str, Any]] = []
+            if fresh:
+                rows = [{**_row(item), "source": source, "key": item.key, "first_seen": seen_at} for item in fresh]
+                inserted = (await conn.execute(insert(items).returning(items.c.id, items.c.key), rows)).tuples().all()
+                ids = dict((k, i) for i, k in inserted)
+                memberships += [{"item_id": ids[it.key], "topic": t} for it in fresh for t in it.topics]
+            if changed:
+                changed_ids = [existing[item.key][0] for item in changed]
+                touched |= await self._topics_of(conn, changed_ids)
+                for item in changed:
+                    await conn.execute(update(items).where(items.c.id == existing[item.key][0]).values(**_row(item)))
+                await conn.execute(delete(item_topics).where(item_topics.c.item_id.in_(changed_ids)))
+                memberships += [{"item_id": existing[it.key][0], "topic": t} for it in changed for t in it.topics]
+            if memberships:
+                await conn.execute(insert(item_topics), memberships)
+            # A new copy of a story changes how the story is published in every topic it is in.
+            clusters = list({item.cluster for item in (*fresh, *changed)})
+            for chunk in _chunks(clusters):
+                query = (
+                    select(item_topics.c.topic)
+                    .distinct()
+                    .join(items, items.c.id == item_topics.c.item_id)
+                    .where(items.c.cluster.in_(chunk))
+                )
+                touched |= set((await conn.execute(query)).scalars())
+        return StoreResult(new=len(fresh), updated=len(changed), topics=frozenset(touched))
+
+    @staticmethod
+    async def _topics_of(conn: AsyncConnection, ids: Sequence[int]) -> set[str]:
+        query = select(item_topics.c.topic).distinct().where(item_topics.c.item_id.in_(ids))
+        return set((await conn.execute(query)).scalars())
+
+    async def topic_items(self, topic: str, limit: int) -> list[PublishedItem]:
+        """The newest ``limit`` stories tagged ``topic``, one per cluster, newest first."""
+        date = func.min(func.coalesce(items.c.published, items.c.first_seen))
+        newest = (
+            select(items.c.cluster, date.label("date"))
+            .join(item_topics, item_topics.c.item_id == items.c.id)
+            .where(item_topics.c.topic == topic)
+            .group_by(items.c.cluster)
+            .order_by(date.desc(), items.c.cluster)
+            .limit(limit)
+        )
+        async with self.engine.connect() as conn:
+            clusters = list((await conn.execute(newest)).scalars())
+            if not clusters:
+                return []
+            rows = (await conn.execute(select(items).where(items.c.cluster.in_(clusters)))).mappings().all()
+            ids = [row["id"] for row in rows]
+            tags: dict[int, list[str]] = defaultdict(list)
+            for chunk in _chunks(ids):
+                query = select(item_topics.c.item_id, item_topics.c.topic).where(item_topics.c.item_id.in_(chunk))
+                for item_id, name in (await conn.execute(query)).tuples():
+                    tags[item_id].append(name)
+        members: dict[str, list[tuple[Item, datetime]]] = defaultdict(list)
+        for row in sorted(rows, key=lambda r: r["id"]):
+            members[row["cluster"]].append((_item(row, tags[row["id"]]), row["first_seen"]))
+        published = []
+        for cluster in clusters:
+            group = members[cluster]
+            first = dedupe.primary(group)
+            item, seen = group[first]
+            others = tuple(member for i, (member, _) in enumerate(group) if i != first)
+            published.append(PublishedItem(item=item, first_seen=seen, also=others))
+        published.sort(key=lambda p: (p.item.published or p.first_seen, p.item.cluster), reverse=True)
+        return published
+
+    async def item_count(self) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(func.count()).select_from(items))).scalar_one())
+
+    # --- topics -------------------------------------------------------------------------------------
+
+    async def topic_fingerprints(self) -> dict[str, str]:
+        async with self.engine.connect() as conn:
+            return dict((await conn.execute(select(topics.c.name, topics.c.fingerprint))).tuples().all())
+
+    async def set_topic_fingerprints(self, values: dict[str, str]) -> None:
+        if not values:
+            return
+        async with self._write, self.engine.begin() as conn:
+            await conn.execute(delete(topics).where(topics.c.name.in_(list(values))))
+            await conn.execute(insert(topics), [{"name": k, "fingerprint": v} for k, v in values.items()])
+
+
+def _item(row: Any, topic_names: Iterable[str]) -> Item:
+    return Item(
+        source=row["source"],
+        key=row["key"],
+        guid=row["guid"],
+        link=row["link"],
+        cluster=row["cluster"],
+        title=row["title"],
+        summary=row["summary"],
+        content=row["content"],
+        author=row["author"],
+        categories=tuple(json.loads(row["categories"])),
+        published=row["published"],
+        updated=row["updated"],
+        topics=tuple(sorted(topic_names)),
+        content_hash=row["content_hash"],
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
