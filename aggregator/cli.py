@@ -199,7 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="default: settings.host (127.0.0.1)")
     serve.add_argument("--port", type=int, help="default: settings.port (8080)")
     serve.set_defaults(func=cmd_serve, log_default="INFO")
-    demo = commands.add_parser("demo", help="offline demo: serve bundled sample feeds, aggregate them, serve the result")
+    demo = commands.add_parser(
+        "demo", help="offline demo: serve bundled sample feeds, aggregate them, serve the result"
+    )
     demo.add_argument("--dir", type=Path, default=Path("demo"), help="where the demo's config, database and output go")
     demo.add_argument("--port", type=int, default=8080, help="port for the result (default 8080)")
     demo.add_argument("--no-serve", action="store_true", help="build the output and exit")

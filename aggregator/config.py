@@ -171,6 +171,7 @@ class LoadedConfig:
 # --- line-aware YAML -------------------------------------------------------------------------------
 
 Lines = dict[tuple[int | str, ...], int]
+_SCALARS = yaml.constructor.SafeConstructor()
 
 
 def _construct(node: yaml.Node, path: tuple[int | str, ...], lines: Lines, problems: list[str], file: str) -> Any:
@@ -189,7 +190,7 @@ def _construct(node: yaml.Node, path: tuple[int | str, ...], lines: Lines, probl
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_construct(child, (*path, i), lines, problems, file) for i, child in enumerate(node.value)]
-    return yaml.constructor.SafeConstructor().construct_object(node)  # type: ignore[no-untyped-call]
+    return _SCALARS.construct_object(node)
 
 
 def _line_of(loc: tuple[int | str, ...], lines: Lines) -> int:
@@ -251,6 +252,14 @@ def parse(text: str, file: str = "feeds.yaml") -> tuple[Config, list[str]]:
         for error in exc.errors():
             problems.append(f"{file}:{_line_of(tuple(error['loc']), lines)}: {_describe(dict(error), data)}")
         return Config(), problems
+    if not config.settings.allow_private_networks:
+        for i, source in enumerate(config.sources):
+            host = urlsplit(source.url).hostname or ""
+            if is_private_host(host):
+                problems.append(
+                    f"{file}:{_line_of(('sources', i, 'url'), lines)}: source {source.name!r} points at a private "
+                    f"address ({host}); set settings.allow_private_networks: true if that is intended"
+                )
     return config, problems
 
 

@@ -44,7 +44,9 @@ class GuardedResolver(AbstractResolver):
     def __init__(self) -> None:
         self._inner = DefaultResolver()
 
-    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
         private = [r["host"] for r in results if is_private_host(r["host"])]
         if private:
@@ -94,16 +96,21 @@ class Fetcher:
                 return await self._follow(source, url, etag, last_modified, started)
         except TimeoutError as exc:
             raise FetchError(
-                source, f"no complete answer within {self.settings.timeout:g}s (settings.timeout); the site is slow or down"
+                source,
+                f"no complete answer within {self.settings.timeout:g}s (settings.timeout); the site is slow or down",
             ) from exc
         except aiohttp.ClientConnectorDNSError as exc:
             if isinstance(exc.os_error, PrivateAddressError):
                 raise FetchError(source, f"refused: {exc.os_error}; {_PRIVATE_ADVICE}") from exc
             raise FetchError(source, f"cannot resolve the host {exc.host}: check the url's host name") from exc
         except aiohttp.ClientConnectorCertificateError as exc:
-            raise FetchError(source, f"the TLS certificate of {exc.host} is not valid: {exc.certificate_error}") from exc
+            raise FetchError(
+                source, f"the TLS certificate of {exc.host} is not valid: {exc.certificate_error}"
+            ) from exc
         except aiohttp.ClientConnectorError as exc:
-            raise FetchError(source, f"cannot connect to {exc.host}:{exc.port}: {exc.strerror or exc.os_error}") from exc
+            raise FetchError(
+                source, f"cannot connect to {exc.host}:{exc.port}: {exc.strerror or exc.os_error}"
+            ) from exc
         except aiohttp.ClientPayloadError as exc:
             raise FetchError(source, f"the response was cut off or badly encoded: {exc}") from exc
         except aiohttp.ClientError as exc:
@@ -138,7 +145,8 @@ class Fetcher:
                 elapsed = int((time.monotonic() - started) * 1000)
                 return self._response(resp, url, body, elapsed, moved)
         raise FetchError(
-            source, f"more than {self.settings.max_redirects} redirects (last to {redact_url(url)}): a redirect loop?"
+            source,
+            f"more than {self.settings.max_redirects} redirects (last to {redact_url(url)}): a redirect loop?",
         )
 
     def _check_target(self, source: str, url: str) -> None:
@@ -182,7 +190,9 @@ _PRIVATE_ADVICE = "set settings.allow_private_networks: true only if this source
 
 
 def _too_big(cap: int) -> str:
-    return f"the body is larger than {cap / 1_000_000:g} MB (settings.max_bytes); raise it if this feed is really that big"
+    return (
+        f"the body is larger than {cap / 1_000_000:g} MB (settings.max_bytes); raise it if this feed is really that big"
+    )
 
 
 def _status_message(status: int, reason: str | None) -> str:

@@ -88,6 +88,7 @@ class UpdateResult:
     feed_link: str | None = None
     language: str | None = None
     topics: frozenset[str] = field(default_factory=frozenset)
+    body_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,7 @@ class SourceState:
     feed_title: str | None = None
     feed_link: str | None = None
     language: str | None = None
+    body_hash: str | None = None  # of the last body parsed: an identical body is not parsed again
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import nh3
@@ -79,14 +80,14 @@ def sanitise(fragment: str | None, base: str | None = None) -> str:
     """Untrusted HTML to safe HTML: no scripts, handlers, frames, styles or non-web URLs; links absolute."""
     if not fragment:
         return ""
-    relative: tuple[str, str] | None = None
+    relative: tuple[Literal["rewrite_with_base"], str] | Literal["pass_through"] = "pass_through"
     if base and urlsplit(base).scheme in _DEFAULT_PORTS:
         relative = ("rewrite_with_base", base)
     return nh3.clean(
         fragment,
         clean_content_tags=_CLEAN_CONTENT,
         url_schemes=_URL_SCHEMES,
-        url_relative=relative if relative else "pass_through",
+        url_relative=relative,
         link_rel="noopener noreferrer nofollow",
     ).strip()
 

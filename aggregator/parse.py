@@ -12,21 +12,18 @@ import io
 import multiprocessing
 import os
 import re
+import xml.sax
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
-
-import feedparser
 
 from aggregator import dedupe, normalise, tag
 from aggregator.errors import ParseError
 from aggregator.models import Item, ParsedFeed
 
 _HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.IGNORECASE | re.DOTALL)
-_ALTERNATE = re.compile(
-    r"<link\b[^>]*type=[\"']application/(?:rss|atom)\+xml[\"'][^>]*>", re.IGNORECASE
-)
+_ALTERNATE = re.compile(r"<link\b[^>]*type=[\"']application/(?:rss|atom)\+xml[\"'][^>]*>", re.IGNORECASE)
 _HREF = re.compile(r"href=[\"']([^\"']+)[\"']", re.IGNORECASE)
 
 
@@ -35,7 +32,8 @@ def _date(value: Any) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime(*value[:6], tzinfo=UTC)
+        year, month, day, hour, minute, second = value[:6]
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except (TypeError, ValueError):
         return None
 
@@ -46,7 +44,7 @@ def _detail_base(entry: Any, field: str, default: str) -> str:
     return str(base) if base else default
 
 
-def _item(entry: Any, source: str, base: str, rules: Sequence[tag.Rule]) -> Item:
+def _item(entry: Any, source: str, base: str, rules: tag.Rules) -> Item:
     entry_base = _detail_base(entry, "title_detail", base)
     link = normalise.clean_link(entry.get("link"), base)
     canonical = normalise.canonical_link(link)
@@ -66,9 +64,7 @@ def _item(entry: Any, source: str, base: str, rules: Sequence[tag.Rule]) -> Item
     author = normalise.plain_text(entry.get("author")) or None
     guid = entry.get("id") or None
     key = dedupe.item_key(guid, canonical, title, published)
-    text = tag.match_text(
-        title, [normalise.visible_text(summary), normalise.visible_text(content)], categories
-    )
+    text = tag.match_text(title, [normalise.visible_text(summary), normalise.visible_text(content)], categories)
     return Item(
         source=source,
         key=key,
@@ -104,10 +100,21 @@ def _not_a_feed(body: bytes, content_type: str | None, url: str, reason: object)
     return f"the response is not an RSS or Atom feed ({reason}); check the url in feeds.yaml"
 
 
+def _cut_off(bozo: object, body: bytes) -> bool:
+    """True when the XML error sits on the document's last line: the body was truncated."""
+    if not isinstance(bozo, xml.sax.SAXParseException):  # what feedparser reports for XML errors
+        return False
+    lines = body.rstrip().count(b"\n") + 1
+    line = bozo.getLineNumber()
+    return line is not None and line >= lines
+
+
 def parse_body(
     body: bytes, url: str, content_type: str | None, source: str, rules: tuple[tag.RuleSpec, ...]
 ) -> tuple[ParsedFeed | None, str | None]:
     """Parse one response; returns (feed, None) or (None, a message for the maintainer)."""
+    import feedparser  # here, not at the top: a run where every feed answers 304 never pays for it
+
     if not body.strip():
         return None, "the server answered with an empty body instead of a feed"
     headers = {"content-type": content_type or "application/xml", "content-location": url}
@@ -123,10 +130,16 @@ def parse_body(
     compiled = tag.compile_rules(rules)
     feed = parsed.feed
     base = _detail_base(feed, "title_detail", url) if feed.get("title_detail") else url
-    items = tuple(_item(entry, source, base, compiled) for entry in parsed.entries)
+    entries = list(parsed.entries)
     warning = None
-    if bozo is not None and not isinstance(bozo, feedparser.CharacterEncodingOverride):
-        warning = f"the feed is not well-formed ({bozo}); {len(items)} items were read anyway"
+    if _cut_off(bozo, body):
+        # The document ends mid-item: the last entry is unfinished, and storing it would publish a
+        # fragment now and an "update" once the feed is whole again.
+        entries = entries[:-1]
+        warning = f"the feed is cut off before its end ({bozo}); {len(entries)} complete items were read"
+    elif bozo is not None and not isinstance(bozo, feedparser.CharacterEncodingOverride):
+        warning = f"the feed is not well-formed ({bozo}); {len(entries)} items were read anyway"
+    items = tuple(_item(entry, source, base, compiled) for entry in entries)
     return (
         ParsedFeed(
             title=normalise.plain_text(feed.get("title")),
@@ -154,7 +167,7 @@ class Parser:
     def _executor(self) -> Executor:
         if self._pool is None:
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["aggregator.parse"])
+            context.set_forkserver_preload(["aggregator.parse", "feedparser"])
             self._pool = ProcessPoolExecutor(self._workers, mp_context=context)
         return self._pool
 
@@ -162,9 +175,7 @@ class Parser:
         self, body: bytes, url: str, content_type: str | None, source: str, rules: tuple[tag.RuleSpec, ...]
     ) -> ParsedFeed:
         loop = asyncio.get_running_loop()
-        feed, error = await loop.run_in_executor(
-            self._executor(), parse_body, body, url, content_type, source, rules
-        )
+        feed, error = await loop.run_in_executor(self._executor(), parse_body, body, url, content_type, source, rules)
         if error is not None or feed is None:
             raise ParseError(source, error or "unknown parse failure")
         return feed

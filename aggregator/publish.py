@@ -10,12 +10,23 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-from aggregator import logs, render
-from aggregator.config import Config
+from aggregator import logs
+from aggregator.config import Config, Topic
 from aggregator.models import SourceState
 from aggregator.normalise import redact_url
 from aggregator.store import Store
+
+if TYPE_CHECKING:
+    from aggregator import render
+
+#: The fingerprint row of the site-wide files (topic names are slugs, so they cannot clash with it).
+SITE = "_site"
+#: Bumped when output changes shape, so every file is re-rendered once after an upgrade.
+RENDER_VERSION = "1"
+FILES = ("rss.xml", "atom.xml", "feed.json", "index.html")
 
 log = logging.getLogger(__name__)
 
@@ -55,20 +66,24 @@ class Publisher:
         self.config = config
 
     def _fingerprint(self, name: str) -> str:
-        topic = next(t for t in self.config.topics if t.name == name)
+        """What a topic's files depend on besides its items; a change re-renders it."""
         s = self.config.settings
-        text = "\x1f".join(
-            [render.RENDER_VERSION, topic.model_dump_json(), s.base_url, s.title, str(s.max_items)]
-            + [f"{src.name}={src.title}|{redact_url(src.url)}" for src in self.config.sources]
-        )
-        return hashlib.sha256(text.encode()).hexdigest()
+        parts = [RENDER_VERSION, s.base_url, s.title, str(s.max_items)]
+        if name == SITE:
+            parts += [t.model_dump_json() for t in self.config.topics]
+        else:
+            parts.append(next(t for t in self.config.topics if t.name == name).model_dump_json())
+            parts += [f"{src.name}={src.title}|{redact_url(src.url)}" for src in self.config.sources]
+        return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
     def _sources(self, states: dict[str, SourceState]) -> dict[str, render.SourceInfo]:
+        from aggregator.render import SourceInfo
+
         info = {}
         for source in self.config.sources:
             state = states.get(source.name)
             title = source.title or (state.feed_title if state else None) or source.name
-            info[source.name] = render.SourceInfo(
+            info[source.name] = SourceInfo(
                 name=source.name,
                 title=title,
                 site=state.feed_link if state else None,
@@ -78,26 +93,38 @@ class Publisher:
         return info
 
     async def publish(self, changed: Iterable[str] = ()) -> PublishReport:
+        """Render what is due; nothing else is even imported (a run where nothing changed stays cheap)."""
         started = time.perf_counter()
         out = self.config.settings.output_dir
         stored = await self.store.topic_fingerprints()
-        due = []
+        changed = set(changed)
+        due: dict[str, str] = {}
         for topic in self.config.topics:
             fingerprint = self._fingerprint(topic.name)
-            missing = any(not (out / topic.name / name).exists() for name in render.RENDERERS)
-            if topic.name in set(changed) or missing or stored.get(topic.name) != fingerprint:
-                due.append((topic, fingerprint))
+            missing = any(not (out / topic.name / name).exists() for name in FILES)
+            if topic.name in changed or missing or stored.get(topic.name) != fingerprint:
+                due[topic.name] = fingerprint
+        site = self._fingerprint(SITE)
+        site_missing = not (out / "index.html").exists() or not (out / "topics.opml").exists()
         written = 0
-        if due:
-            sources = self._sources(await self.store.states())
-            for topic, _ in due:
-                published = await self.store.topic_items(topic.name, self.config.settings.max_items)
-                view = render.TopicView(topic, self.config.settings, published, sources)
-                for name, renderer in render.RENDERERS.items():
-                    written += write_atomic(out / topic.name / name, renderer(view))
-            await self.store.set_topic_fingerprints({t.name: fp for t, fp in due})
-        written += write_atomic(out / "index.html", render.site_index(self.config.settings, self.config.topics))
-        written += write_atomic(out / "topics.opml", render.opml(self.config.settings, self.config.topics))
-        report = PublishReport(tuple(t.name for t, _ in due), written, int((time.perf_counter() - started) * 1000))
+        if due or site_missing or stored.get(SITE) != site:
+            from aggregator import render
+
+            if due:
+                sources = self._sources(await self.store.states())
+                for topic in self.config.topics:
+                    if topic.name in due:
+                        written += await self._render_topic(render, topic, sources)
+            settings, topics = self.config.settings, self.config.topics
+            written += write_atomic(out / "index.html", render.site_index(settings, topics))
+            written += write_atomic(out / "topics.opml", render.opml(settings, topics))
+            await self.store.set_topic_fingerprints({**due, SITE: site})
+        report = PublishReport(tuple(due), written, int((time.perf_counter() - started) * 1000))
         logs.event(log, "publish", topics=",".join(report.topics) or "-", files=written, ms=report.ms)
         return report
+
+    async def _render_topic(self, render: ModuleType, topic: Topic, sources: dict[str, render.SourceInfo]) -> int:
+        published = await self.store.topic_items(topic.name, self.config.settings.max_items)
+        view = render.TopicView(topic, self.config.settings, published, sources)
+        out = self.config.settings.output_dir / topic.name
+        return sum(write_atomic(out / name, renderer(view)) for name, renderer in render.RENDERERS.items())

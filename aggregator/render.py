@@ -23,8 +23,6 @@ from aggregator.config import Settings, Topic
 from aggregator.models import Item, PublishedItem
 from aggregator.normalise import visible_text
 
-#: Bumped when output changes shape, so every topic is re-rendered once after an upgrade.
-RENDER_VERSION = "1"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GENERATOR = f"aggregator {__version__}"
 FORMATS = {"rss.xml": "RSS", "atom.xml": "Atom", "feed.json": "JSON Feed"}
@@ -152,14 +150,16 @@ def rss(view: TopicView) -> bytes:
     fg = _feedgen(view)
     fg.link(href=view.url("rss.xml"), rel="self")
     fg.link(href=view.url("index.html"), rel="alternate")  # RSS <link> is the last alternate link
-    return bytes(fg.rss_str(pretty=True))
+    rss_bytes: bytes = fg.rss_str(pretty=True)
+    return rss_bytes
 
 
 def atom(view: TopicView) -> bytes:
     fg = _feedgen(view)
     fg.link(href=view.url("atom.xml"), rel="self")
     fg.link(href=view.url("index.html"), rel="alternate")
-    return bytes(fg.atom_str(pretty=True))
+    atom_bytes: bytes = fg.atom_str(pretty=True)
+    return atom_bytes
 
 
 def json_feed(view: TopicView) -> bytes:
@@ -185,9 +185,7 @@ def json_feed(view: TopicView) -> bytes:
         entry["_source"] = {
             "name": source.title,
             "url": source.site or source.feed_url,
-            "also": [
-                {"name": view.source(o).title, "url": o.link} for o in published.also
-            ],
+            "also": [{"name": view.source(o).title, "url": o.link} for o in published.also],
         }
         items.append(entry)
     document: dict[str, object] = {
@@ -245,7 +243,8 @@ def opml(settings: Settings, topics: Sequence[Topic]) -> bytes:
             htmlUrl=urljoin(_base(settings), f"{topic.name}/index.html"),
         )
     ET.indent(root)
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8") + b"\n"
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n").encode()
 
 
+#: One renderer per file of a topic folder (the names are ``publish.FILES``).
 RENDERERS = {"rss.xml": rss, "atom.xml": atom, "feed.json": json_feed, "index.html": topic_page}

@@ -7,8 +7,7 @@ import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -20,12 +19,10 @@ def backoff(interval: float, failures: int) -> float:
     """Seconds to wait after ``failures`` consecutive failures: doubling, capped, never giving up."""
     if failures <= 0:
         return interval
-    return min(max(interval, 60.0 * 2 ** (failures - 1)), max(interval, MAX_BACKOFF))
+    return float(min(max(interval, 60.0 * 2 ** (failures - 1)), max(interval, MAX_BACKOFF)))
 
 
-def next_due(
-    now: datetime, interval: float, failures: int = 0, rng: random.Random | None = None
-) -> datetime:
+def next_due(now: datetime, interval: float, failures: int = 0, rng: random.Random | None = None) -> datetime:
     delay = backoff(interval, failures)
     spread = (rng or random).uniform(0, delay * JITTER)
     return now + timedelta(seconds=delay + spread)
@@ -38,7 +35,9 @@ class Scheduler:
     """One interval job per source (at most one instance each) and periodic service jobs."""
 
     def __init__(self) -> None:
-        self._scheduler = AsyncIOScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler  # only ``run`` pays for the import
+
+        self._scheduler: Any = AsyncIOScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
 
     def start(self) -> None:
         self._scheduler.start()
@@ -52,6 +51,8 @@ class Scheduler:
 
     def set_source(self, name: str, interval: float, first: datetime, job: Job) -> None:
         """Add or replace a source's job; the first run is when the source is next due."""
+        from apscheduler.triggers.interval import IntervalTrigger
+
         self._scheduler.add_job(
             job,
             IntervalTrigger(seconds=interval, jitter=interval * JITTER, timezone=UTC),
@@ -67,4 +68,6 @@ class Scheduler:
         self._scheduler.remove_job(f"source:{name}")
 
     def every(self, name: str, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+        from apscheduler.triggers.interval import IntervalTrigger
+
         self._scheduler.add_job(job, IntervalTrigger(seconds=seconds, timezone=UTC), id=name, replace_existing=True)

@@ -12,22 +12,26 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from aggregator import config as config_module
 from aggregator import logs
 from aggregator.config import Config, LoadedConfig, Source
 from aggregator.errors import ConfigError
 from aggregator.fetch import Fetcher
-from aggregator.models import UpdateResult
+from aggregator.models import SourceState, UpdateResult
 from aggregator.parse import Parser
 from aggregator.pipeline import Pipeline
-from aggregator.publish import PublishReport, Publisher
-from aggregator.schedule import Scheduler
+from aggregator.publish import Publisher, PublishReport
 from aggregator.store import Store
+
+if TYPE_CHECKING:
+    from aggregator.schedule import Scheduler  # APScheduler: imported by ``run`` only
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[UpdateResult, int, int], None]
+STATE_BATCH = 100
 
 
 @dataclass
@@ -83,7 +87,15 @@ class Service:
 
     def reconfigure(self, loaded: LoadedConfig) -> None:
         """Take a new config's sources, topics and rules; settings that shape open resources need a restart."""
-        for key in ("database", "concurrency", "per_host", "timeout", "max_bytes", "user_agent", "allow_private_networks"):
+        for key in (
+            "database",
+            "concurrency",
+            "per_host",
+            "timeout",
+            "max_bytes",
+            "user_agent",
+            "allow_private_networks",
+        ):
             if getattr(loaded.settings, key) != getattr(self.loaded.settings, key):
                 logs.event(log, "config.restart_needed", logging.WARNING, setting=key)
         self.loaded = loaded
@@ -91,21 +103,33 @@ class Service:
         self.publisher = Publisher(self.store, loaded.config)
 
     async def update(self, sources: Iterable[Source], progress: Progress | None = None) -> list[UpdateResult]:
-        """Update sources concurrently (bounded, so parse work and bodies in memory stay bounded)."""
+        """Update sources concurrently (bounded, so parse work and bodies in memory stay bounded).
+
+        States are saved in batches: one transaction per source would cost more than a 304 poll itself.
+        """
         chosen = list(sources)
         states = await self.store.states()
         limit = asyncio.Semaphore(self.config.settings.concurrency)
         results: list[UpdateResult] = []
+        unsaved: list[SourceState] = []
 
         async def one(source: Source) -> UpdateResult:
             async with limit:
-                result = await self.pipeline.update(source, states.get(source.name))
+                result, state = await self.pipeline.update(source, states.get(source.name))
             results.append(result)
+            unsaved.append(state)
+            if len(unsaved) >= STATE_BATCH:
+                batch = unsaved[:]
+                unsaved.clear()
+                await self.store.save_states(batch)
             if progress is not None:
                 progress(result, len(results), len(chosen))
             return result
 
-        return list(await asyncio.gather(*(one(s) for s in chosen)))
+        try:
+            return list(await asyncio.gather(*(one(s) for s in chosen)))
+        finally:
+            await self.store.save_states(unsaved)
 
     async def once(self, only: str | None = None, progress: Progress | None = None) -> OnceReport:
         if only is not None:
@@ -136,6 +160,7 @@ class Runner:
 
     async def main(self) -> None:
         from aggregator import serve as serve_module  # aiohttp.web only when serving
+        from aggregator.schedule import Scheduler
 
         loaded = config_module.load(self.path)
         async with Service(loaded) as service:
@@ -184,19 +209,20 @@ class Runner:
         task = asyncio.current_task()
         if task is None or self.stop.is_set():
             return
-        self._inflight.add(task)  # type: ignore[arg-type]
+        self._inflight.add(task)
         try:
             try:
                 source = self.service.config.source(name)
             except KeyError:
                 return
-            states = await self.service.store.states()
-            result = await self.service.pipeline.update(source, states.get(name))
+            previous = await self.service.store.state(name)
+            result, state = await self.service.pipeline.update(source, previous)
+            await self.service.store.save_states([state])
             if result.topics:
                 self._pending |= result.topics
                 self._publish_soon.set()
         finally:
-            self._inflight.discard(task)  # type: ignore[arg-type]
+            self._inflight.discard(task)
 
     async def _publisher(self) -> None:
         """Coalesces bursts of updates into one publish."""
@@ -223,7 +249,13 @@ class Runner:
             loaded = config_module.load(self.path)
         except ConfigError as exc:
             for problem in exc.problems:
-                logs.event(log, "config.invalid", logging.ERROR, problem=problem, action="keeping the last good config")
+                logs.event(
+                    log,
+                    "config.invalid",
+                    logging.ERROR,
+                    problem=problem,
+                    action="keeping the last good config",
+                )
             self.service.loaded = LoadedConfig(self.path, self.service.config, hashlib.sha256(raw).hexdigest())
             return
         self.service.reconfigure(loaded)

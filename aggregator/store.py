@@ -41,7 +41,7 @@ from sqlalchemy.types import TypeDecorator
 
 from aggregator import dedupe
 from aggregator.errors import StoreError
-from aggregator.models import Item, PublishedItem, SourceState, StoreResult, UpdateResult
+from aggregator.models import Item, PublishedItem, SourceState, StoreResult
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -87,6 +87,7 @@ sources = Table(
     Column("feed_title", Text),
     Column("feed_link", Text),
     Column("language", String(35)),
+    Column("body_hash", String(64)),
 )
 
 items = Table(
@@ -126,6 +127,7 @@ topics = Table(
     Column("fingerprint", String(64), nullable=False),
 )
 
+_STATE_COLUMNS = tuple(sources.c.keys())
 _ITEM_FIELDS = ("guid", "link", "cluster", "title", "summary", "content", "author", "published", "updated")
 
 
@@ -177,9 +179,7 @@ class Store:
                 await conn.run_sync(metadata.create_all)
         except (SQLAlchemyError, OSError) as exc:
             await engine.dispose()
-            raise StoreError(
-                f"cannot open the database {url.render_as_string(hide_password=True)}: {exc}"
-            ) from exc
+            raise StoreError(f"cannot open the database {url.render_as_string(hide_password=True)}: {exc}") from exc
         self._engine = engine
 
     async def close(self) -> None:
@@ -193,44 +193,31 @@ class Store:
         names = {f.name for f in fields(SourceState)}
         async with self.engine.connect() as conn:
             rows = (await conn.execute(select(sources))).mappings().all()
-            totals = dict(
+            totals: dict[str, int] = dict(
                 (await conn.execute(select(items.c.source, func.count()).group_by(items.c.source))).tuples().all()
             )
         return {
-            row["name"]: SourceState(**{k: v for k, v in row.items() if k in names}, items_total=totals.get(row["name"], 0))
+            row["name"]: SourceState(
+                **{k: v for k, v in row.items() if k in names}, items_total=totals.get(row["name"], 0)
+            )
             for row in rows
         }
 
-    async def record(self, result: UpdateResult, url: str, next_due: datetime) -> None:
-        """Remember an attempt's outcome; conditional-GET validators only change when the server sent new ones."""
-        values: dict[str, Any] = {
-            "url": url,
-            "last_attempt": result.attempted_at,
-            "last_outcome": result.outcome.value,
-            "http_status": result.http_status,
-            "error": result.error,
-            "warning": result.warning,
-            "next_due": next_due,
-            "items_new": result.new,
-            "items_updated": result.updated,
-            "bytes": result.bytes,
-            "ms": result.ms,
-        }
-        if result.error is None:
-            values.update(last_success=result.attempted_at, consecutive_failures=0)
-            for key in ("etag", "last_modified", "feed_title", "feed_link", "language"):
-                if getattr(result, key) is not None:
-                    values[key] = getattr(result, key)
-        else:
-            values["consecutive_failures"] = sources.c.consecutive_failures + 1
-        if result.moved_to is not None:
-            values["moved_to"] = result.moved_to
+    async def state(self, name: str) -> SourceState | None:
+        """One source's state, without the item count (cheap: ``run`` reads it before every update)."""
+        names = {f.name for f in fields(SourceState)}
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(sources).where(sources.c.name == name))).mappings().first()
+        return None if row is None else SourceState(**{k: v for k, v in row.items() if k in names})
+
+    async def save_states(self, states: Sequence[SourceState]) -> None:
+        """Write sources' states in one transaction (``once`` saves hundreds at a time)."""
+        if not states:
+            return
+        rows = [{column: getattr(state, column) for column in _STATE_COLUMNS} for state in states]
         async with self._write, self.engine.begin() as conn:
-            done = await conn.execute(update(sources).where(sources.c.name == result.source).values(**values))
-            if done.rowcount == 0:
-                if result.error is not None:
-                    values["consecutive_failures"] = 1
-                await conn.execute(insert(sources).values(name=result.source, **values))
+            await conn.execute(delete(sources).where(sources.c.name.in_([state.name for state in states])))
+            await conn.execute(insert(sources), rows)
 
     # --- items --------------------------------------------------------------------------------------
 
