@@ -13,7 +13,6 @@ import multiprocessing
 import os
 import re
 import xml.sax
-from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from datetime import UTC, datetime
 from typing import Any

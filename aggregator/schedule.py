@@ -6,7 +6,6 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-
 from typing import Any
 
 log = logging.getLogger(__name__)

@@ -75,7 +75,8 @@ def test_duplicate_keys_in_a_mapping() -> None:
 
 def test_topic_needs_keywords() -> None:
     found = problems("topics:\n  - name: empty\n    title: Empty\n    match:\n      none: [x]\n")
-    assert len(found) == 1 and found[0].startswith("feeds.yaml:4:")
+    assert len(found) == 1
+    assert found[0].startswith("feeds.yaml:4:")
     assert "needs keywords" in found[0]
 
 
@@ -85,7 +86,8 @@ def test_missing_field() -> None:
 
 def test_invalid_yaml_names_the_line() -> None:
     found = problems("sources:\n  - name: a\n   url: [\n")
-    assert len(found) == 1 and found[0].startswith("feeds.yaml:")
+    assert len(found) == 1
+    assert found[0].startswith("feeds.yaml:")
     assert "not valid YAML" in found[0]
 
 

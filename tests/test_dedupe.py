@@ -15,7 +15,8 @@ def test_identity_prefers_guid_then_link_then_title_and_date() -> None:
     assert dedupe.item_key("guid-1", "example.com/a", "T", T0) == "guid-1"
     assert dedupe.item_key(None, "example.com/a", "T", T0) == "example.com/a"
     by_title = dedupe.item_key(None, None, "T", T0)
-    assert by_title.startswith("sha1:") and by_title == dedupe.item_key("  ", None, "T", T0)
+    assert by_title.startswith("sha1:")
+    assert by_title == dedupe.item_key("  ", None, "T", T0)
     assert by_title != dedupe.item_key(None, None, "T", None)
 
 
