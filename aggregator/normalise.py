@@ -100,7 +100,7 @@ def visible_text(safe_html: str) -> str:
     """
     if not safe_html:
         return ""
-    text = _TAG.sub(" ", _BLOCK_END.sub("\n", safe_html))
+    text = _TAG.sub("", _BLOCK_END.sub("\n", safe_html))
     return _SPACE.sub(" ", html.unescape(text)).strip()
 
 

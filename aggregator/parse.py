@@ -55,8 +55,9 @@ def _item(entry: Any, source: str, base: str, rules: tag.Rules) -> Item:
         content = normalise.sanitise(first.get("value"), str(first.get("base") or entry_base))
     if content == summary:
         summary = ""
-    published = _date(entry.get("published_parsed")) or _date(entry.get("updated_parsed"))
-    updated = _date(entry.get("updated_parsed")) or published
+    # dict.get: FeedParserDict.get maps a missing updated_parsed to published_parsed (with a warning).
+    published = _date(dict.get(entry, "published_parsed")) or _date(dict.get(entry, "updated_parsed"))
+    updated = _date(dict.get(entry, "updated_parsed")) or published
     categories = tuple(
         dict.fromkeys(t["term"].strip() for t in entry.get("tags", ()) if t.get("term") and t["term"].strip())
     )

@@ -194,7 +194,7 @@ class Store:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(select(sources))).mappings().all()
             totals: dict[str, int] = dict(
-                (await conn.execute(select(items.c.source, func.count()).group_by(items.c.source))).tuples().all()
+                (await conn.execute(select(items.c.source, func.count()).group_by(items.c.source))).all()
             )
         return {
             row["name"]: SourceState(
@@ -232,7 +232,7 @@ class Store:
                 query = select(items.c.key, items.c.id, items.c.content_hash).where(
                     items.c.source == source, items.c.key.in_(chunk)
                 )
-                existing.update({k: (i, h) for k, i, h in (await conn.execute(query)).tuples()})
+                existing.update({k: (i, h) for k, i, h in (await conn.execute(query))})
             fresh = [item for item in batch if item.key not in existing]
             changed = [item for item in batch if item.key in existing and existing[item.key][1] != item.content_hash]
             if not fresh and not changed:
@@ -241,7 +241,7 @@ class Store:
             memberships: list[dict[str, Any]] = []
             if fresh:
                 rows = [{**_row(item), "source": source, "key": item.key, "first_seen": seen_at} for item in fresh]
-                inserted = (await conn.execute(insert(items).returning(items.c.id, items.c.key), rows)).tuples().all()
+                inserted = (await conn.execute(insert(items).returning(items.c.id, items.c.key), rows)).all()
                 ids = dict((k, i) for i, k in inserted)
                 memberships += [{"item_id": ids[it.key], "topic": t} for it in fresh for t in it.topics]
             if changed:
@@ -290,7 +290,7 @@ class Store:
             tags: dict[int, list[str]] = defaultdict(list)
             for chunk in _chunks(ids):
                 query = select(item_topics.c.item_id, item_topics.c.topic).where(item_topics.c.item_id.in_(chunk))
-                for item_id, name in (await conn.execute(query)).tuples():
+                for item_id, name in await conn.execute(query):
                     tags[item_id].append(name)
         members: dict[str, list[tuple[Item, datetime]]] = defaultdict(list)
         for row in sorted(rows, key=lambda r: r["id"]):
@@ -313,7 +313,7 @@ class Store:
 
     async def topic_fingerprints(self) -> dict[str, str]:
         async with self.engine.connect() as conn:
-            return dict((await conn.execute(select(topics.c.name, topics.c.fingerprint))).tuples().all())
+            return dict((await conn.execute(select(topics.c.name, topics.c.fingerprint))).all())
 
     async def set_topic_fingerprints(self, values: dict[str, str]) -> None:
         if not values:

@@ -74,6 +74,10 @@ def _app(server: FeedServer) -> web.Application:
         code = int(request.match_info["code"])
         return web.Response(status=code, headers={"Location": "/" + request.match_info["target"]})
 
+    async def redirect_to(request: web.Request) -> web.Response:
+        server.requests.append((request.path, dict(request.headers)))
+        return web.Response(status=302, headers={"Location": request.query["url"]})
+
     async def slow(request: web.Request) -> web.StreamResponse:
         server.requests.append((request.path, dict(request.headers)))
         response = web.StreamResponse(headers={"Content-Type": "application/rss+xml"})
@@ -96,6 +100,7 @@ def _app(server: FeedServer) -> web.Application:
     app = web.Application()
     app.router.add_get("/status/{code}", status)
     app.router.add_get("/redirect/{code}/{target:.*}", redirect)
+    app.router.add_get("/redirect-to", redirect_to)
     app.router.add_get("/slow", slow)
     app.router.add_get("/big", big)
     app.router.add_get("/{path:.*}", document)

@@ -1,0 +1,88 @@
+"""The store on SQLite and on PostgreSQL: idempotent upserts, updates, clusters, state."""
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from aggregator.models import Item, SourceState
+from aggregator.store import Store
+
+T0 = datetime(2021, 1, 11, 9, 0, tzinfo=UTC)
+SEEN = datetime(2021, 1, 12, tzinfo=UTC)
+
+
+def item(source: str, key: str, cluster: str, topics: tuple[str, ...] = ("trump",), hours: int = 0) -> Item:
+    when = T0 + timedelta(hours=hours)
+    return Item(
+        source=source, key=key, guid=key, link=f"https://{cluster}", cluster=cluster, title=f"{source} {key}",
+        summary="<p>s</p>", content="", author="A", categories=("x", "y"), published=when, updated=when,
+        topics=topics, content_hash=f"{source}{key}",
+    )  # fmt: skip
+
+
+async def test_storing_twice_changes_nothing(database_url: str) -> None:
+    async with Store(database_url) as store:
+        batch = [item("a", "1", "ex.com/1"), item("a", "2", "ex.com/2", ("parler",))]
+        first = await store.store_items("a", batch, SEEN)
+        assert (first.new, first.updated) == (2, 0)
+        assert first.topics == {"trump", "parler"}
+        again = await store.store_items("a", batch, SEEN)
+        assert (again.new, again.updated, again.topics) == (0, 0, frozenset())
+        assert await store.item_count() == 2
+
+
+async def test_changed_content_updates_in_place_and_retags(database_url: str) -> None:
+    async with Store(database_url) as store:
+        original = item("a", "1", "ex.com/1", ("trump",))
+        await store.store_items("a", [original], SEEN)
+        edited = replace(original, title="edited", topics=("parler",), content_hash="new")
+        result = await store.store_items("a", [edited], SEEN + timedelta(days=1))
+        assert (result.new, result.updated) == (0, 1)
+        assert result.topics == {"trump", "parler"}  # leaves one topic, joins another
+        assert await store.item_count() == 1
+        assert await store.topic_items("trump", 10) == []
+        [published] = await store.topic_items("parler", 10)
+        assert published.item.title == "edited"
+        assert published.first_seen == SEEN  # first seen is kept across edits
+
+
+async def test_one_story_from_two_sources_is_published_once(database_url: str) -> None:
+    async with Store(database_url) as store:
+        await store.store_items("late", [item("late", "x", "ex.com/story", hours=3)], SEEN)
+        result = await store.store_items("early", [item("early", "y", "ex.com/story", hours=1)], SEEN)
+        assert result.topics == {"trump"}
+        [story] = await store.topic_items("trump", 10)
+        assert story.item.source == "early"  # earliest published is credited
+        assert [o.source for o in story.also] == ["late"]
+        assert story.item.published is not None
+        assert story.item.published.tzinfo is UTC
+        assert story.item.categories == ("x", "y")
+
+
+async def test_topic_items_newest_first_and_limited(database_url: str) -> None:
+    async with Store(database_url) as store:
+        await store.store_items("a", [item("a", str(h), f"ex.com/{h}", hours=h) for h in range(5)], SEEN)
+        stories = await store.topic_items("trump", 3)
+        assert [s.item.key for s in stories] == ["4", "3", "2"]
+
+
+async def test_states_round_trip(database_url: str) -> None:
+    async with Store(database_url) as store:
+        state = SourceState("a", url="https://a.example/feed", etag='"x"', last_attempt=T0, next_due=SEEN,
+                            consecutive_failures=2, error="HTTP 500")  # fmt: skip
+        await store.save_states([state])
+        await store.save_states([replace(state, etag='"y"')])
+        await store.store_items("a", [item("a", "1", "ex.com/1")], SEEN)
+        states = await store.states()
+        assert states["a"].etag == '"y"'
+        assert states["a"].last_attempt == T0
+        assert states["a"].consecutive_failures == 2
+        assert states["a"].items_total == 1
+        assert await store.state("a") == replace(states["a"], items_total=0)
+        assert await store.state("missing") is None
+
+
+async def test_fingerprints(database_url: str) -> None:
+    async with Store(database_url) as store:
+        await store.set_topic_fingerprints({"a": "1", "b": "2"})
+        await store.set_topic_fingerprints({"a": "3"})
+        assert await store.topic_fingerprints() == {"a": "3", "b": "2"}
