@@ -42,7 +42,8 @@ ITEMS = [
 SOURCES = {
     "kabartekno": render.SourceInfo("kabartekno", "KabarTekno", "https://kabartekno.example/",
                                     "https://kabartekno.example/feed/", "id"),
-    "sinyal": render.SourceInfo("sinyal", "Sinyal <Digital>", "https://sinyal.example/", "https://sinyal.example/rss", "id"),
+    "sinyal": render.SourceInfo("sinyal", "Sinyal <Digital>", "https://sinyal.example/",
+                                "https://sinyal.example/rss", "id"),
 }  # fmt: skip
 TOPIC = Topic.model_validate({"name": "trump", "title": "Donald Trump", "match": {"any": ["Trump"]}})
 SETTINGS = Settings.model_validate({"base_url": "https://feeds.example/pub", "title": "Kabar & Topik"})
@@ -101,9 +102,10 @@ def test_json_feed_1_1() -> None:
     assert first["authors"] == [{"name": "Rina Kartika"}]
     assert first["tags"] == ["Internet", "Parler"]
     assert first["summary"] == "Ringkasan singkat."
-    assert first["_source"] == {"name": "KabarTekno", "url": "https://kabartekno.example/",
-                                "also": [{"name": "Sinyal <Digital>", "url": "https://sinyal.example/aws"}]}  # fmt: skip
-    assert all(isinstance(i["id"], str) and ("content_html" in i or "content_text" in i) for i in doc["items"])
+    also = [{"name": "Sinyal <Digital>", "url": "https://sinyal.example/aws"}]
+    assert first["_source"] == {"name": "KabarTekno", "url": "https://kabartekno.example/", "also": also}
+    assert all(isinstance(i["id"], str) for i in doc["items"])
+    assert all("content_html" in i or "content_text" in i for i in doc["items"])
 
 
 def test_ids_are_stable_whichever_copy_is_credited() -> None:
