@@ -36,7 +36,15 @@ class Scheduler:
     def __init__(self) -> None:
         from apscheduler.schedulers.asyncio import AsyncIOScheduler  # only ``run`` pays for the import
 
+        from apscheduler.events import EVENT_JOB_ERROR
+
         self._scheduler: Any = AsyncIOScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
+        self._scheduler.add_listener(self._failed, EVENT_JOB_ERROR)
+
+    @staticmethod
+    def _failed(event: Any) -> None:
+        """A job raised: say so in our log, with the traceback (the scheduler itself carries on)."""
+        log.error("job.failed", extra={"job": event.job_id}, exc_info=event.exception)
 
     def start(self) -> None:
         self._scheduler.start()
@@ -67,6 +75,7 @@ class Scheduler:
         self._scheduler.remove_job(f"source:{name}")
 
     def every(self, name: str, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+        """A periodic service job; ``job`` must be a coroutine function (or a partial of one)."""
         from apscheduler.triggers.interval import IntervalTrigger
 
         self._scheduler.add_job(job, IntervalTrigger(seconds=seconds, timezone=UTC), id=name, replace_existing=True)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -167,7 +168,7 @@ class Runner:
             self.service = service
             scheduler = Scheduler()
             await self._schedule(scheduler)
-            scheduler.every("reload", self.reload_seconds, lambda: self._reload(scheduler))
+            scheduler.every("reload", self.reload_seconds, partial(self._reload, scheduler))
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self.stop.set)
