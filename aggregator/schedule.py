@@ -34,9 +34,8 @@ class Scheduler:
     """One interval job per source (at most one instance each) and periodic service jobs."""
 
     def __init__(self) -> None:
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler  # only ``run`` pays for the import
-
         from apscheduler.events import EVENT_JOB_ERROR
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler  # only ``run`` pays for the import
 
         self._scheduler: Any = AsyncIOScheduler(timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1})
         self._scheduler.add_listener(self._failed, EVENT_JOB_ERROR)

@@ -52,8 +52,10 @@ async def output_file(request: web.Request) -> web.StreamResponse:
         headers["Access-Control-Allow-Origin"] = "*"
     if etag in {t.strip().removeprefix("W/") for t in request.headers.get("If-None-Match", "").split(",")}:
         return web.Response(status=304, headers=headers)
+    headers["Vary"] = "Accept-Encoding"
     response = web.Response(body=body, headers=headers)
-    response.enable_compression()
+    if "gzip" in request.headers.get("Accept-Encoding", "") and len(body) > 512:
+        response.enable_compression(web.ContentCoding.gzip)
     return response
 
 

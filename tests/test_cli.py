@@ -18,7 +18,9 @@ SOURCES = {
     "hostile": "hostile.rss",
 }
 OUTPUT_FILES = ["index.html", "topics.opml"] + [
-    f"{topic}/{name}" for topic in ("trump", "parler", "snapchat") for name in ("rss.xml", "atom.xml", "feed.json", "index.html")
+    f"{topic}/{name}"
+    for topic in ("trump", "parler", "snapchat")
+    for name in ("rss.xml", "atom.xml", "feed.json", "index.html")
 ]
 
 
@@ -79,7 +81,7 @@ async def test_an_edited_item_is_updated_not_duplicated(feed_server: FeedServer,
     assert (await cli("once", cwd=tmp_path))[0] == 0
     edited = (DATA / "rdf.rdf").read_text().replace("Parler returns online", "Parler returns online, again")
     feed_server.put("feeds/rdf.rdf", edited, "application/rdf+xml")
-    rc, out, _ = await cli("once", cwd=tmp_path)
+    _rc, out, _ = await cli("once", cwd=tmp_path)
     summary = json.loads(out.splitlines()[-1])
     assert (summary["entries_new"], summary["entries_updated"], summary["entries_stored"]) == (0, 1, 2)
     assert summary["topics_published"] == ["parler"]
@@ -95,7 +97,7 @@ async def test_same_story_from_two_sources_is_published_once(feed_server: FeedSe
     <guid isPermaLink="false">sinyal-1</guid><pubDate>Mon, 11 Jan 2021 12:00:00 GMT</pubDate>
     <description>Amazon memutus hosting Parler.</description></item></channel></rss>"""
     write_config(tmp_path, {"kabartekno": original, "sinyal": feed_server.put("feeds/sinyal.rss", copy)})
-    rc, out, err = await cli("once", cwd=tmp_path)
+    rc, _out, err = await cli("once", cwd=tmp_path)
     assert rc == 0, err
     parler = json.loads((tmp_path / "output/parler/feed.json").read_text())
     aws = [i for i in parler["items"] if "AWS" in i["title"] or "Amazon" in i["title"]]
@@ -158,7 +160,7 @@ async def test_invalid_config_stops_before_anything_is_fetched_or_written(
     path = write_config(tmp_path, {"a": feed_server.put_file("rdf.rdf")})
     path.write_text(path.read_text().replace("  timeout: 3s", "  timeout: 3 seconds\n  colour: blue"))
     for command in ("once", "check", "run"):
-        rc, out, err = await cli(command, cwd=tmp_path)
+        rc, _out, err = await cli(command, cwd=tmp_path)
         assert rc == 2
         assert "error: feeds.yaml:6: settings.timeout: '3 seconds' is not a duration" in err
         assert "unknown key 'colour' in settings" in err
