@@ -20,10 +20,6 @@ from aggregator.models import SourceState, UpdateResult
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
 
-def _load(path: Path) -> config_module.LoadedConfig:
-    return config_module.load(path)
-
-
 class ProgressLine:
     """A single updating line on a terminal; silent when stderr is a file or pipe."""
 
@@ -49,7 +45,7 @@ class ProgressLine:
 def cmd_once(args: argparse.Namespace) -> int:
     from aggregator.service import Service
 
-    loaded = _load(args.config)
+    loaded = config_module.load(args.config)
 
     async def main() -> int:
         progress = ProgressLine()
@@ -73,13 +69,13 @@ def cmd_once(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from aggregator.service import Runner
 
-    _load(args.config)  # an invalid config stops here, before anything starts
+    config_module.load(args.config)  # an invalid config stops here, before anything starts
     asyncio.run(Runner(args.config, serve=True if args.serve else None).main())
     return EXIT_OK
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    loaded = _load(args.config)
+    loaded = config_module.load(args.config)
     config = loaded.config
     enabled = sum(s.enabled for s in config.sources)
     print(
@@ -115,7 +111,7 @@ def _status_rows(loaded: config_module.LoadedConfig) -> list[tuple[str, bool, So
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    loaded = _load(args.config)
+    loaded = config_module.load(args.config)
     rows = _status_rows(loaded)
     now = datetime.now(UTC)
     if args.json:
@@ -156,7 +152,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from aggregator import serve
 
-    loaded = _load(args.config)
+    loaded = config_module.load(args.config)
     settings = loaded.settings
     print(f"serving {settings.output_dir} on http://{args.host or settings.host}:{args.port or settings.port}/",
           file=sys.stderr)  # fmt: skip

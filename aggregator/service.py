@@ -158,6 +158,7 @@ class Runner:
     _pending: set[str] = field(default_factory=set)
     _inflight: set[asyncio.Task[object]] = field(default_factory=set)
     _publish_soon: asyncio.Event = field(default_factory=asyncio.Event)
+    service: Service = field(init=False)
 
     async def main(self) -> None:
         from aggregator import serve as serve_module  # aiohttp.web only when serving

@@ -166,3 +166,10 @@ def test_feedparser_is_used_with_its_sanitiser_off() -> None:
     # If feedparser sanitised, "onerror" would already be gone and our nh3 policy untested.
     raw = feedparser.parse((DATA / "hostile.rss").read_bytes(), sanitize_html=False)
     assert "onerror" in raw.entries[0].summary
+
+
+def test_windows_1252_bytes_declared_utf8_are_decoded() -> None:
+    feed = parse("misdeclared.rss", "application/rss+xml; charset=utf-8")
+    assert feed.title == "Café “Lies”"
+    assert feed.items[0].title == "Trump’s café – résumé"
+    assert feed.items[0].topics == ("trump",)
