@@ -23,6 +23,7 @@ from aggregator.models import Item, ParsedFeed
 
 _HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.IGNORECASE | re.DOTALL)
 _ALTERNATE = re.compile(r"<link\b[^>]*type=[\"']application/(?:rss|atom)\+xml[\"'][^>]*>", re.IGNORECASE)
+_ENTITY_DECLARATION = re.compile(rb"<!DOCTYPE[^>\[]*\[[^\]]*<!ENTITY", re.IGNORECASE)
 _HREF = re.compile(r"href=[\"']([^\"']+)[\"']", re.IGNORECASE)
 
 
@@ -117,6 +118,9 @@ def parse_body(
 
     if not body.strip():
         return None, "the server answered with an empty body instead of a feed"
+    if _ENTITY_DECLARATION.search(body[:65536]):
+        # Real feeds never declare entities; an entity-expansion bomb does (billions of "lol"s).
+        return None, "the document declares XML entities (<!ENTITY>), which feeds never need: refused as unsafe"
     headers = {"content-type": content_type or "application/xml", "content-location": url}
     try:
         parsed = feedparser.parse(

@@ -173,3 +173,24 @@ def test_windows_1252_bytes_declared_utf8_are_decoded() -> None:
     assert feed.title == "Café “Lies”"
     assert feed.items[0].title == "Trump’s café – résumé"
     assert feed.items[0].topics == ("trump",)
+
+
+def test_entity_declarations_are_refused() -> None:
+    feed, error = parse_body((DATA / "entity_bomb.rss").read_bytes(), URL, None, "s", RULES)
+    assert feed is None
+    assert error is not None
+    assert "declares XML entities" in error
+
+
+def test_a_plain_doctype_is_fine() -> None:
+    body = (
+        (DATA / "rdf.rdf")
+        .read_bytes()
+        .replace(
+            b"<rdf:RDF", b'<!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" "x.dtd">\n<rdf:RDF', 1
+        )
+    )
+    feed, error = parse_body(body, URL, None, "s", RULES)
+    assert error is None
+    assert feed is not None
+    assert len(feed.items) == 2
