@@ -50,8 +50,9 @@ def next_state(state: SourceState, result: UpdateResult, url: str, interval: flo
         for key in ("etag", "last_modified", "feed_title", "feed_link", "language"):
             if getattr(result, key) is not None:
                 changes[key] = getattr(result, key)
-    if result.moved_to is not None:
-        changes["moved_to"] = result.moved_to
+        changes["moved_to"] = result.moved_to  # cleared once the url in feeds.yaml no longer redirects
+    elif url != state.url:
+        changes["moved_to"] = None
     return replace(state, **changes)  # type: ignore[arg-type]
 
 
@@ -114,7 +115,8 @@ class Pipeline:
         body_hash = hashlib.sha256(PARSE_VERSION + response.body).hexdigest()
         if state is not None and same_url and state.body_hash == body_hash:
             # A server without validators sent the very body we parsed last time: same outcome, no work.
-            return replace(common, outcome=Outcome(state.last_outcome or "ok"), error=state.error, body_hash=body_hash)
+            outcome = Outcome.ERROR if state.error else Outcome.NOT_MODIFIED
+            return replace(common, outcome=outcome, error=state.error, warning=state.warning, body_hash=body_hash)
         try:
             feed = await self.parser.parse(response.body, response.url, response.content_type, source.name, self.rules)
         except ParseError as exc:

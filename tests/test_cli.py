@@ -185,3 +185,26 @@ async def test_demo_builds_real_output_offline(tmp_path: Path) -> None:
     trump = json.loads((output / "trump" / "feed.json").read_text())
     assert len(trump["items"]) == 4
     assert (output / "index.html").read_text().count('type="application/rss+xml"') == 4
+
+
+async def test_an_identical_body_without_validators_is_not_parsed_again(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    sources = {
+        "salvaged": feed_server.put_file("badxml.rss") + "?novalidators",
+        "page": feed_server.put_file("page.html") + "?novalidators",
+    }
+    write_config(tmp_path, sources)
+    for run in (1, 2):
+        rc, out, _ = await cli("once", cwd=tmp_path)
+        assert rc == 0
+        summary = json.loads(out.splitlines()[-1])
+        assert summary["feeds_error"] == 1
+        assert summary["feeds_ok" if run == 1 else "feeds_not_modified"] == 1
+    rc, out, _ = await cli("status", "--json", cwd=tmp_path)
+    states = {s["name"]: s for s in json.loads(out)}
+    assert states["salvaged"]["last_outcome"] == "not_modified"
+    assert states["salvaged"]["http_status"] == 200
+    assert "not well-formed" in states["salvaged"]["warning"]
+    assert states["page"]["consecutive_failures"] == 2
+    assert "HTML page, not a feed" in states["page"]["error"]
