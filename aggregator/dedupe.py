@@ -20,16 +20,24 @@ def _digest(*parts: str) -> str:
     return hashlib.sha1("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
+#: Longer identities are stored as their hash: an index entry has a size limit (PostgreSQL's is ~2.7 kB).
+MAX_KEY = 512
+
+
+def _bounded(key: str) -> str:
+    return key if len(key) <= MAX_KEY else "sha1:" + _digest(key)
+
+
 def item_key(guid: str | None, canonical: str | None, title: str, date: datetime | None) -> str:
     if guid and guid.strip():
-        return guid.strip()
+        return _bounded(guid.strip())
     if canonical:
-        return canonical
+        return _bounded(canonical)
     return "sha1:" + _digest(title, date.isoformat() if date else "")
 
 
 def cluster_key(source: str, key: str, canonical: str | None) -> str:
-    return canonical if canonical else f"{source}\x1f{key}"
+    return _bounded(canonical if canonical else f"{source}\x1f{key}")
 
 
 def content_hash(*fields: str | None) -> str:

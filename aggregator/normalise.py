@@ -25,6 +25,8 @@ _CLEAN_CONTENT = {"script", "style", "iframe", "object", "embed", "template", "n
 _URL_SCHEMES = {"http", "https", "mailto"}
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
+# Never text, and PostgreSQL refuses NUL in a string: a feed must not be able to break the store with them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BLOCK_END = re.compile(r"</(?:p|div|li|h[1-6]|blockquote|pre|tr|figure|figcaption)>|<br\s*/?>", re.IGNORECASE)
 
 
@@ -37,7 +39,7 @@ def clean_link(url: str | None, base: str | None = None) -> str | None:
     """An absolute http(s) link with tracking parameters and the fragment removed; None if not a web link."""
     if not url:
         return None
-    url = url.strip()
+    url = _CONTROL.sub("", url).strip()
     if base:
         url = urljoin(base, url)
     try:
@@ -84,7 +86,7 @@ def sanitise(fragment: str | None, base: str | None = None) -> str:
     if base and urlsplit(base).scheme in _DEFAULT_PORTS:
         relative = ("rewrite_with_base", base)
     return nh3.clean(
-        fragment,
+        _CONTROL.sub("", fragment),
         clean_content_tags=_CLEAN_CONTENT,
         url_schemes=_URL_SCHEMES,
         url_relative=relative,
@@ -108,6 +110,7 @@ def plain_text(fragment: str | None) -> str:
     """Text of a title-like field that a feed may have written as HTML."""
     if not fragment:
         return ""
+    fragment = _CONTROL.sub("", fragment)
     if "<" not in fragment and "&" not in fragment:
         return _SPACE.sub(" ", fragment).strip()
     return visible_text(sanitise(fragment))

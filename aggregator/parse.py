@@ -60,10 +60,10 @@ def _item(entry: Any, source: str, base: str, rules: tag.Rules) -> Item:
     published = _date(dict.get(entry, "published_parsed")) or _date(dict.get(entry, "updated_parsed"))
     updated = _date(dict.get(entry, "updated_parsed")) or published
     categories = tuple(
-        dict.fromkeys(t["term"].strip() for t in entry.get("tags", ()) if t.get("term") and t["term"].strip())
+        dict.fromkeys(filter(None, (normalise.plain_text(t.get("term")) for t in entry.get("tags", ()))))
     )
     author = normalise.plain_text(entry.get("author")) or None
-    guid = entry.get("id") or None
+    guid = normalise.plain_text(entry.get("id")) or None
     key = dedupe.item_key(guid, canonical, title, published)
     text = tag.match_text(title, [normalise.visible_text(summary), normalise.visible_text(content)], categories)
     return Item(
@@ -87,6 +87,12 @@ def _item(entry: Any, source: str, base: str, rules: tag.Rules) -> Item:
     )  # fmt: skip
 
 
+def _language(value: object) -> str | None:
+    """A BCP 47 tag like ``id-ID`` or nothing: feeds write all sorts of things there."""
+    tag = str(value or "").strip().split(",")[0].strip().replace("_", "-")
+    return tag if re.fullmatch(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*", tag or "") else None
+
+
 def _not_a_feed(body: bytes, content_type: str | None, url: str, reason: object) -> str:
     head = body[:65536]
     if _HTML_START.match(head) or (content_type or "").startswith("text/html"):
@@ -102,9 +108,11 @@ def _not_a_feed(body: bytes, content_type: str | None, url: str, reason: object)
 
 
 def _cut_off(bozo: object, body: bytes) -> bool:
-    """True when the XML error sits on the document's last line: the body was truncated."""
+    """True when the XML parser ran out of document mid-element: the body was truncated."""
     if not isinstance(bozo, xml.sax.SAXParseException):  # what feedparser reports for XML errors
         return False
+    if not any(reason in str(bozo) for reason in ("unclosed token", "no element found")):
+        return False  # expat says these only at the end of the input
     lines = body.rstrip().count(b"\n") + 1
     line = bozo.getLineNumber()
     return line is not None and line >= lines
@@ -148,7 +156,7 @@ def parse_body(
         ParsedFeed(
             title=normalise.plain_text(feed.get("title")),
             link=normalise.clean_link(feed.get("link"), url),
-            language=(feed.get("language") or parsed.get("headers", {}).get("content-language") or None),
+            language=_language(feed.get("language") or parsed.get("headers", {}).get("content-language")),
             items=items,
             warning=warning,
         ),

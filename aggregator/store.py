@@ -86,7 +86,7 @@ sources = Table(
     Column("ms", Integer, nullable=False, default=0),
     Column("feed_title", Text),
     Column("feed_link", Text),
-    Column("language", String(35)),
+    Column("language", Text),
     Column("body_hash", String(64)),
 )
 

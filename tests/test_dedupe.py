@@ -38,3 +38,11 @@ def test_primary_is_the_earliest_published_copy() -> None:
 def test_clusters_fall_back_to_source_and_key() -> None:
     assert dedupe.cluster_key("a", "k", "example.com/x") == "example.com/x"
     assert dedupe.cluster_key("a", "k", None) != dedupe.cluster_key("b", "k", None)
+
+
+def test_huge_identities_are_bounded() -> None:
+    guid = "x" * 5000
+    key = dedupe.item_key(guid, None, "T", T0)
+    assert len(key) <= dedupe.MAX_KEY
+    assert key == dedupe.item_key(guid, None, "other", None)
+    assert len(dedupe.cluster_key("a", key, "example.com/" + "p" * 5000)) <= dedupe.MAX_KEY

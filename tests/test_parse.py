@@ -194,3 +194,17 @@ def test_a_plain_doctype_is_fine() -> None:
     assert error is None
     assert feed is not None
     assert len(feed.items) == 2
+
+
+@pytest.mark.parametrize(
+    ("declared", "expected"), [("id-ID", "id-ID"), ("en_US", "en-US"), ("en-us, fr", "en-us"), ("English!", None)]
+)
+def test_language_is_a_tag_or_nothing(declared: str, expected: str | None) -> None:
+    body = (
+        (DATA / "latin1.rss")
+        .read_bytes()
+        .replace(b"<language>es</language>", f"<language>{declared}</language>".encode())
+    )
+    feed, _ = parse_body(body, URL, None, "s", RULES)
+    assert feed is not None
+    assert feed.language == expected

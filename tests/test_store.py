@@ -86,3 +86,33 @@ async def test_fingerprints(database_url: str) -> None:
         await store.set_topic_fingerprints({"a": "1", "b": "2"})
         await store.set_topic_fingerprints({"a": "3"})
         assert await store.topic_fingerprints() == {"a": "3", "b": "2"}
+
+
+async def test_huge_guids_and_links_are_stored(database_url: str) -> None:
+    from aggregator import dedupe
+
+    key = dedupe.item_key("g" * 10_000, None, "t", None)
+    cluster = dedupe.cluster_key("a", key, "example.com/" + "p" * 10_000)
+    async with Store(database_url) as store:
+        huge = replace(item("a", key, cluster), title="t" * 100_000, content_hash="h" * 40)
+        result = await store.store_items("a", [huge], SEEN)
+        assert result.new == 1
+
+
+async def test_control_characters_from_a_feed_are_stored(database_url: str) -> None:
+    from pathlib import Path
+
+    from aggregator.parse import parse_body
+
+    body = (Path(__file__).parent / "data" / "control_chars.rss").read_bytes()
+    feed, error = parse_body(body, "https://nul.example/feed", None, "nul", (("trump", ("Trump",), (), ()),))
+    assert error is None
+    assert feed is not None
+    [parsed] = feed.items
+    assert (parsed.title, parsed.author, parsed.categories) == ("Trump and nul", "AB", ("Cat",))
+    assert parsed.guid is not None
+    assert parsed.guid.endswith("nul-1")
+    async with Store(database_url) as store:
+        assert (await store.store_items("nul", feed.items, SEEN)).new == 1
+        [story] = await store.topic_items("trump", 5)
+        assert "\x00" not in story.item.summary + story.item.content
