@@ -14,6 +14,7 @@ import os
 import re
 import xml.sax
 from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from typing import Any
 
@@ -187,7 +188,15 @@ class Parser:
         self, body: bytes, url: str, content_type: str | None, source: str, rules: tuple[tag.RuleSpec, ...]
     ) -> ParsedFeed:
         loop = asyncio.get_running_loop()
-        feed, error = await loop.run_in_executor(self._executor(), parse_body, body, url, content_type, source, rules)
+        pool = self._executor()
+        try:
+            feed, error = await loop.run_in_executor(pool, parse_body, body, url, content_type, source, rules)
+        except BrokenProcessPool as exc:
+            # A worker died (killed, out of memory): start a fresh pool for the next feeds.
+            if self._pool is pool:
+                self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise ParseError(source, "the parser process died while reading this feed (out of memory?)") from exc
         if error is not None or feed is None:
             raise ParseError(source, error or "unknown parse failure")
         return feed

@@ -208,3 +208,23 @@ def test_language_is_a_tag_or_nothing(declared: str, expected: str | None) -> No
     feed, _ = parse_body(body, URL, None, "s", RULES)
     assert feed is not None
     assert feed.language == expected
+
+
+async def test_a_dead_worker_fails_one_feed_and_the_pool_recovers() -> None:
+    import os
+    import signal
+
+    parser = Parser(workers=1)
+    try:
+        await parser.parse((DATA / "rdf.rdf").read_bytes(), URL, None, "src", RULES)
+        pool = parser._pool
+        assert pool is not None
+        for pid in list(pool._processes):  # type: ignore[attr-defined]
+            os.kill(pid, signal.SIGKILL)
+        with pytest.raises(ParseError) as caught:
+            await parser.parse((DATA / "rdf.rdf").read_bytes(), URL, None, "src", RULES)
+        assert "parser process died" in caught.value.message
+        feed = await parser.parse((DATA / "rdf.rdf").read_bytes(), URL, None, "src", RULES)
+        assert len(feed.items) == 2
+    finally:
+        parser.close()
