@@ -16,6 +16,8 @@ from aggregator import __version__, logs
 from aggregator import config as config_module
 from aggregator.errors import AggregatorError, ConfigError
 from aggregator.models import SourceState, UpdateResult
+from aggregator.normalise import redact_url
+from aggregator.schedule import duration
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -88,15 +90,16 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _ago(when: datetime | None, now: datetime) -> str:
     if when is None:
         return "never"
-    seconds = int((when - now).total_seconds())
-    future, seconds = seconds > 0, abs(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            text = f"{seconds // size}{unit}"
-            break
-    else:
-        text = f"{seconds}s"
-    return f"in {text}" if future else f"{text} ago"
+    seconds = (when - now).total_seconds()
+    text = duration(int(abs(seconds)))
+    return f"in {text}" if seconds > 0 else f"{text} ago"
+
+
+def _size(count: int) -> str:
+    for unit, size in (("MB", 10**6), ("KB", 10**3)):
+        if count >= size:
+            return f"{count / size:.1f}{unit}"
+    return f"{count}B"
 
 
 def _status_rows(loaded: config_module.LoadedConfig) -> list[tuple[str, bool, SourceState | None]]:
@@ -110,36 +113,44 @@ def _status_rows(loaded: config_module.LoadedConfig) -> list[tuple[str, bool, So
     return [(s.name, s.enabled, states.get(s.name)) for s in loaded.config.sources]
 
 
+def _status_record(name: str, enabled: bool, state: SourceState | None) -> dict[str, object]:
+    """One source for ``status --json``: its state, credentials masked, internals left out."""
+    record: dict[str, object] = {"name": name, "enabled": enabled}
+    if state is None:
+        return record
+    for key, value in asdict(state).items():
+        if key == "body_hash":
+            continue
+        if key in ("url", "fetch_url") and isinstance(value, str):
+            value = redact_url(value)
+        record[key] = value.isoformat() if isinstance(value, datetime) else value
+    return record
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     loaded = config_module.load(args.config)
     rows = _status_rows(loaded)
     now = datetime.now(UTC)
     if args.json:
-        out = []
-        for name, enabled, state in rows:
-            record: dict[str, object] = {"name": name, "enabled": enabled}
-            if state is not None:
-                for key, value in asdict(state).items():
-                    record[key] = value.isoformat() if isinstance(value, datetime) else value
-            out.append(record)
-        print(json.dumps(out, ensure_ascii=False, indent=2))
+        print(json.dumps([_status_record(*row) for row in rows], ensure_ascii=False, indent=2))
         return EXIT_OK
-    header = ("SOURCE", "LAST ATTEMPT", "RESULT", "NEW/UPD", "ITEMS", "FAILS", "NEXT DUE", "NOTE")
+    header = ("SOURCE", "LAST ATTEMPT", "RESULT", "NEW/UPD", "ITEMS", "SIZE", "TIME", "FAILS", "NEXT ATTEMPT", "NOTE")
     table = [header]
     for name, enabled, state in rows:
         if state is None:
-            table.append((name, "never", "-" if enabled else "disabled", "-", "0", "0", "-", ""))
+            table.append((name, "never", "-" if enabled else "disabled", "-", "0", "-", "-", "0", "-", ""))
             continue
         result = state.last_outcome or "-"
         if state.http_status:
             result += f" {state.http_status}"
-        note = state.error or state.warning or ""
+        notes = [state.error or state.warning or ""]
         if state.moved_to:
-            note = f"moved permanently to {state.moved_to}: update feeds.yaml" + (f"; {note}" if note else "")
+            notes.insert(0, f"moved permanently to {state.moved_to}: update its url in feeds.yaml")
+        following = f"{_ago(state.next_due, now)} ({state.next_reason or 'interval'})" if enabled else "-"
         table.append((
             name, _ago(state.last_attempt, now), result if enabled else f"disabled ({result})",
-            f"{state.items_new}/{state.items_updated}", str(state.items_total), str(state.consecutive_failures),
-            _ago(state.next_due, now) if enabled else "-", note,
+            f"{state.items_new}/{state.items_updated}", str(state.items_total), _size(state.bytes),
+            f"{state.ms}ms", str(state.consecutive_failures), following, "; ".join(n for n in notes if n),
         ))  # fmt: skip
     widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
     for row in table:

@@ -99,6 +99,8 @@ class Settings(_Model):
     max_items: int = Field(50, ge=1, le=1000)
     base_url: HttpUrl = "http://localhost:8080/"
     default_interval: Duration = 1800.0
+    max_delay: Duration = 86400.0  # cap on how far Retry-After, Cache-Control or a feed's ttl push a poll
+    max_backoff: Duration = 43200.0  # cap on the wait after repeated failures
     allow_private_networks: bool = False
     serve: bool = False
     host: str = "127.0.0.1"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class AggregatorError(Exception):
     """Root of every error this package raises on purpose."""
@@ -27,8 +29,11 @@ class SourceError(AggregatorError):
 class FetchError(SourceError):
     """The HTTP request failed or was refused (network, status, limits)."""
 
-    def __init__(self, source: str, message: str, http_status: int | None = None) -> None:
+    def __init__(
+        self, source: str, message: str, http_status: int | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
         self.http_status = http_status
+        self.headers: Mapping[str, str] = headers or {}  # Retry-After and Date, for the schedule
         super().__init__(source, message)
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -24,6 +27,8 @@ ACCEPT = (
 )
 _REDIRECTS = {301, 302, 303, 307, 308}
 _PERMANENT = {301, 308}
+#: Response headers the schedule reads (how long to wait before asking again).
+_HINT_HEADERS = ("Retry-After", "Cache-Control", "Expires", "Date", "Age")
 
 _STATUS_ADVICE = {
     401: "the site asks for a login: this is not a public feed",
@@ -57,11 +62,39 @@ class GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
+class Slots:
+    """At most ``per_host`` updates per host name, and ``total`` in all.
+
+    The host slot is taken first, so updates queued behind a busy host (a platform with dozens of
+    feeds) never hold a global slot that other hosts could use. The connector's own per-host limit
+    stays as a backstop for redirects to other hosts.
+    """
+
+    def __init__(self, total: int, per_host: int) -> None:
+        self._total = asyncio.Semaphore(total)
+        self._per_host = per_host
+        self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(self._per_host))
+        self._users: defaultdict[str, int] = defaultdict(int)
+
+    @asynccontextmanager
+    async def slot(self, url: str) -> AsyncIterator[None]:
+        host = (urlsplit(url).hostname or "").lower()
+        self._users[host] += 1
+        try:
+            async with self._hosts[host], self._total:
+                yield
+        finally:
+            self._users[host] -= 1
+            if not self._users[host]:  # forget idle hosts, so the map stays as small as the work in flight
+                del self._users[host], self._hosts[host]
+
+
 class Fetcher:
     """Owns the process's one aiohttp session; use as ``async with Fetcher(settings) as fetcher``."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.slots = Slots(settings.concurrency, settings.per_host)
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Fetcher:
@@ -140,7 +173,7 @@ class Fetcher:
                 if resp.status == 304:
                     return self._response(resp, url, b"", elapsed, moved)
                 if resp.status != 200:
-                    raise FetchError(source, _status_message(resp.status, resp.reason), resp.status)
+                    raise FetchError(source, _status_message(resp.status, resp.reason), resp.status, _hints(resp))
                 body = await self._read(source, resp)
                 elapsed = int((time.monotonic() - started) * 1000)
                 return self._response(resp, url, body, elapsed, moved)
@@ -183,7 +216,12 @@ class Fetcher:
             last_modified=h.get("Last-Modified"),
             elapsed_ms=elapsed,
             permanent_redirect=moved,
+            headers=_hints(resp),
         )
+
+
+def _hints(resp: aiohttp.ClientResponse) -> dict[str, str]:
+    return {name: resp.headers[name] for name in _HINT_HEADERS if name in resp.headers}
 
 
 _PRIVATE_ADVICE = "set settings.allow_private_networks: true only if this source is meant to be internal"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -36,6 +37,7 @@ class ParsedFeed:
     language: str | None
     items: tuple[Item, ...]
     warning: str | None = None  # a recoverable problem (e.g. malformed XML with items salvaged)
+    ttl: float | None = None  # seconds the feed itself says to wait (<ttl>, sy:updatePeriod)
 
 
 class Outcome(StrEnum):
@@ -55,7 +57,17 @@ class Response:
     etag: str | None
     last_modified: str | None
     elapsed_ms: int
-    permanent_redirect: str | None = None  # where a 301/308 pointed, for the maintainer
+    permanent_redirect: str | None = None  # where a chain of 301/308 ended: the source's new address
+    headers: Mapping[str, str] = field(default_factory=dict)  # the caching headers (Cache-Control, Expires, Date, Age)
+
+
+@dataclass(frozen=True, slots=True)
+class Hints:
+    """When the server and the feed asked us to come back, in seconds after the attempt (None: not said)."""
+
+    retry_after: float | None = None  # Retry-After on 429/503
+    fresh_for: float | None = None  # Cache-Control max-age, else Expires
+    feed_ttl: float | None = None  # the feed's <ttl> or sy:updatePeriod / sy:updateFrequency
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +95,14 @@ class UpdateResult:
     warning: str | None = None
     etag: str | None = None
     last_modified: str | None = None
-    moved_to: str | None = None
+    moved_to: str | None = None  # for people: the new address with any credentials removed
+    fetch_url: str | None = None  # for us: the new address to fetch from now on
     feed_title: str | None = None
     feed_link: str | None = None
     language: str | None = None
     topics: frozenset[str] = field(default_factory=frozenset)
     body_hash: str | None = None
+    hints: Hints = Hints()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +121,9 @@ class SourceState:
     warning: str | None = None
     consecutive_failures: int = 0
     next_due: datetime | None = None
+    next_reason: str | None = None  # why next_due is when it is (interval, backoff, Retry-After...)
     moved_to: str | None = None
+    fetch_url: str | None = None  # where the source moved permanently (301/308); fetched instead of url
     items_new: int = 0
     items_updated: int = 0
     items_total: int = 0
@@ -117,6 +133,7 @@ class SourceState:
     feed_link: str | None = None
     language: str | None = None
     body_hash: str | None = None  # of the last body parsed: an identical body is not parsed again
+    feed_ttl: float | None = None  # the feed's own advice, kept for the 304s that follow
 
 
 @dataclass(frozen=True, slots=True)

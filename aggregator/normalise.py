@@ -116,6 +116,14 @@ def plain_text(fragment: str | None) -> str:
     return visible_text(sanitise(fragment))
 
 
+_USERINFO = re.compile(r"(?<=://)[^\s/?#@]*@")
+
+
+def redact_text(text: str) -> str:
+    """Any message with the credentials of every URL in it masked (errors quote URLs from libraries)."""
+    return _USERINFO.sub("***@", text)
+
+
 def redact_url(url: str) -> str:
     """The URL without a password or user name, for logs, status and output."""
     try:

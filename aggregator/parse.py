@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from typing import Any
 
-from aggregator import dedupe, normalise, tag
+from aggregator import dedupe, normalise, schedule, tag
 from aggregator.errors import ParseError
 from aggregator.models import Item, ParsedFeed
 
@@ -160,6 +160,7 @@ def parse_body(
             language=_language(feed.get("language") or parsed.get("headers", {}).get("content-language")),
             items=items,
             warning=warning,
+            ttl=schedule.feed_ttl(feed.get("ttl"), feed.get("sy_updateperiod"), feed.get("sy_updatefrequency")),
         ),
         None,
     )

@@ -1,37 +1,145 @@
-"""When each source is due (pure decisions), and the APScheduler jobs that act on them in ``run``."""
+"""When each source is due (pure decisions), and the APScheduler jobs that act on them in ``run``.
+
+The decision is data: every attempt ends with a next-due time and the reason for it, saved on the
+source, so ``status`` can say why a source waits and a restart resumes where the last process left off.
+"""
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
+
+from aggregator.models import Hints
 
 log = logging.getLogger(__name__)
 
-JITTER = 0.1  # a tenth of the interval, so sources added together drift apart
-MAX_BACKOFF = 12 * 3600.0
+JITTER = 0.1  # up to a tenth of the delay, so sources added together drift apart
+
+#: ``sy:updatePeriod`` values (RSS 1.0 syndication module), in seconds.
+_PERIODS = {"hourly": 3600, "daily": 86400, "weekly": 7 * 86400, "monthly": 30 * 86400, "yearly": 365 * 86400}
 
 
-def backoff(interval: float, failures: int) -> float:
-    """Seconds to wait after ``failures`` consecutive failures: doubling, capped, never giving up."""
-    if failures <= 0:
-        return interval
-    return float(min(max(interval, 60.0 * 2 ** (failures - 1)), max(interval, MAX_BACKOFF)))
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A source's polling rules, from feeds.yaml."""
+
+    interval: float
+    max_delay: float = 86400.0  # the most a server's or feed's hint may push an attempt back
+    max_backoff: float = 43200.0  # the longest wait after failures (never shorter than the interval)
 
 
-def next_due(now: datetime, interval: float, failures: int = 0, rng: random.Random | None = None) -> datetime:
-    delay = backoff(interval, failures)
+def backoff(policy: Policy, failures: int) -> float:
+    """Doubling from the interval after each consecutive failure, capped, never giving up."""
+    if failures <= 1:
+        return policy.interval
+    cap = max(policy.interval, policy.max_backoff)
+    return float(min(policy.interval * 2.0 ** min(failures - 1, 64), cap))
+
+
+def plan(
+    now: datetime, policy: Policy, failures: int, hints: Hints, rng: random.Random | None = None
+) -> tuple[datetime, str]:
+    """The next attempt and why: interval or backoff, pushed later by the hints, plus jitter."""
+    if failures:
+        delay = backoff(policy, failures)
+        reason = f"backoff {duration(delay)} after {failures} failures" if failures > 1 else "interval (retry)"
+        pushes = [("Retry-After", hints.retry_after)]
+    else:
+        delay, reason = policy.interval, "interval"
+        pushes = [("Cache-Control/Expires", hints.fresh_for), ("feed ttl", hints.feed_ttl)]
+    ceiling = max(policy.max_delay, delay)
+    for name, seconds in pushes:
+        if seconds is None or seconds <= delay:
+            continue
+        if seconds > ceiling:
+            delay, reason = ceiling, f"{name} {duration(seconds)}, capped at settings.max_delay {duration(ceiling)}"
+        else:
+            delay, reason = seconds, f"{name} {duration(seconds)}"
     spread = (rng or random).uniform(0, delay * JITTER)
-    return now + timedelta(seconds=delay + spread)
+    return now + timedelta(seconds=delay + spread), reason
 
+
+def duration(seconds: float) -> str:
+    """``90s``, ``15m``, ``2.5h``, ``1d``: as feeds.yaml writes durations."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            value = seconds / size
+            return f"{value:.0f}{unit}" if value >= 10 or value.is_integer() else f"{value:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+# --- reading the hints ------------------------------------------------------------------------------
+
+
+def _http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
+
+
+def retry_after(headers: Mapping[str, str], received: datetime) -> float | None:
+    """``Retry-After`` as seconds (it may be seconds or an HTTP date, measured from the server's clock)."""
+    value = (headers.get("Retry-After") or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    when = _http_date(value)
+    if when is None:
+        return None
+    reference = _http_date(headers.get("Date")) or received
+    return max(0.0, (when - reference).total_seconds())
+
+
+def fresh_for(headers: Mapping[str, str], received: datetime) -> float | None:
+    """How long the response stays fresh (RFC 9111): max-age, else Expires; nothing with no-cache/no-store."""
+    directives: dict[str, str] = {}
+    for part in (headers.get("Cache-Control") or "").split(","):
+        key, _, value = part.strip().partition("=")
+        if key:
+            directives[key.lower()] = value.strip().strip('"')
+    if "no-cache" in directives or "no-store" in directives:
+        return None
+    age = float(headers["Age"]) if (headers.get("Age") or "").strip().isdigit() else 0.0
+    if directives.get("max-age", "").isdigit():
+        lifetime = float(directives["max-age"])
+    elif (expires := _http_date(headers.get("Expires"))) is not None:
+        lifetime = (expires - (_http_date(headers.get("Date")) or received)).total_seconds()
+    else:
+        return None
+    remaining = lifetime - age
+    return remaining if remaining > 0 else None
+
+
+def feed_ttl(ttl: object, period: object, frequency: object) -> float | None:
+    """The feed's own advice: RSS ``<ttl>`` (minutes) or ``sy:updatePeriod`` / ``sy:updateFrequency``."""
+    candidates: list[float] = []
+    text = str(ttl or "").strip()
+    if text.isdigit() and int(text) > 0:
+        candidates.append(int(text) * 60.0)
+    every = _PERIODS.get(str(period or "").strip().lower())
+    if every is not None:
+        times = str(frequency or "1").strip()
+        candidates.append(every / max(1, int(times)) if times.isdigit() else float(every))
+    return max(candidates) if candidates else None
+
+
+# --- the scheduler ``run`` drives ---------------------------------------------------------------------
 
 Job = Callable[[str], Awaitable[None]]
 
 
 class Scheduler:
-    """One interval job per source (at most one instance each) and periodic service jobs."""
+    """One job per source, at the time its state says, plus periodic service jobs."""
 
     def __init__(self) -> None:
         from apscheduler.events import EVENT_JOB_ERROR
@@ -55,23 +163,24 @@ class Scheduler:
     def source_ids(self) -> set[str]:
         return {job.id.removeprefix("source:") for job in self._scheduler.get_jobs() if job.id.startswith("source:")}
 
-    def set_source(self, name: str, interval: float, first: datetime, job: Job) -> None:
-        """Add or replace a source's job; the first run is when the source is next due."""
-        from apscheduler.triggers.interval import IntervalTrigger
+    def set_source(self, name: str, when: datetime, job: Job) -> None:
+        """Run ``job(name)`` once at ``when`` (now if past); the job schedules the next attempt itself."""
+        from apscheduler.triggers.date import DateTrigger
 
+        when = max(when, datetime.now(UTC))
         self._scheduler.add_job(
             job,
-            IntervalTrigger(seconds=interval, jitter=interval * JITTER, timezone=UTC),
+            DateTrigger(run_date=when, timezone=UTC),
             args=[name],
             id=f"source:{name}",
             name=f"update {name}",
             replace_existing=True,
-            next_run_time=max(first, datetime.now(UTC)),
             misfire_grace_time=None,
         )
 
     def remove_source(self, name: str) -> None:
-        self._scheduler.remove_job(f"source:{name}")
+        if self._scheduler.get_job(f"source:{name}") is not None:
+            self._scheduler.remove_job(f"source:{name}")
 
     def every(self, name: str, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
         """A periodic service job; ``job`` must be a coroutine function (or a partial of one)."""

@@ -104,19 +104,17 @@ class Service:
         self.publisher = Publisher(self.store, loaded.config)
 
     async def update(self, sources: Iterable[Source], progress: Progress | None = None) -> list[UpdateResult]:
-        """Update sources concurrently (bounded, so parse work and bodies in memory stay bounded).
+        """Update sources concurrently, within the fetcher's global and per-host limits.
 
         States are saved in batches: one transaction per source would cost more than a 304 poll itself.
         """
         chosen = list(sources)
         states = await self.store.states()
-        limit = asyncio.Semaphore(self.config.settings.concurrency)
         results: list[UpdateResult] = []
         unsaved: list[SourceState] = []
 
         async def one(source: Source) -> UpdateResult:
-            async with limit:
-                result, state = await self.pipeline.update(source, states.get(source.name))
+            result, state = await self.pipeline.update(source, states.get(source.name))
             results.append(result)
             unsaved.append(state)
             if len(unsaved) >= STATE_BATCH:
@@ -158,6 +156,9 @@ class Runner:
     _pending: set[str] = field(default_factory=set)
     _inflight: set[asyncio.Task[object]] = field(default_factory=set)
     _publish_soon: asyncio.Event = field(default_factory=asyncio.Event)
+    _running: set[str] = field(default_factory=set)  # sources being updated now
+    _scheduled: dict[str, str] = field(default_factory=dict)  # source -> the url its pending job is for
+    _scheduler: Scheduler | None = None
     service: Service = field(init=False)
 
     async def main(self) -> None:
@@ -167,7 +168,7 @@ class Runner:
         loaded = config_module.load(self.path)
         async with Service(loaded) as service:
             self.service = service
-            scheduler = Scheduler()
+            scheduler = self._scheduler = Scheduler()
             await self._schedule(scheduler)
             scheduler.every("reload", self.reload_seconds, partial(self._reload, scheduler))
             loop = asyncio.get_running_loop()
@@ -197,21 +198,28 @@ class Runner:
                 logs.event(log, "run.stopped")
 
     async def _schedule(self, scheduler: Scheduler) -> None:
+        """Match the jobs to the config: each source at the time its saved state says it is due."""
         states = await self.service.store.states()
         wanted = {s.name: s for s in self.service.config.sources if s.enabled}
         for name in scheduler.source_ids() - set(wanted):
             scheduler.remove_source(name)
-        now = datetime.now(UTC)
+            self._scheduled.pop(name, None)
         for name, source in wanted.items():
+            if name in self._running or self._scheduled.get(name) == source.url:
+                continue  # running (it schedules its own next attempt) or scheduled already
             state = states.get(name)
-            first = state.next_due if state and state.next_due and state.url == source.url else now
-            scheduler.set_source(name, self.service.config.interval(source), first or now, self._job)
+            due = state.next_due if state and state.next_due and state.url == source.url else None
+            scheduler.set_source(name, due or datetime.now(UTC), self._job)
+            self._scheduled[name] = source.url
 
     async def _job(self, name: str) -> None:
+        """One attempt, then the next one booked at the time the decider chose."""
         task = asyncio.current_task()
-        if task is None or self.stop.is_set():
+        if task is None or self.stop.is_set() or name in self._running:
             return
         self._inflight.add(task)
+        self._running.add(name)
+        self._scheduled.pop(name, None)
         try:
             try:
                 source = self.service.config.source(name)
@@ -223,7 +231,13 @@ class Runner:
             if result.topics:
                 self._pending |= result.topics
                 self._publish_soon.set()
+            current = next((s for s in self.service.config.sources if s.name == name and s.enabled), None)
+            if current is not None and not self.stop.is_set() and self._scheduler is not None:
+                due = state.next_due if current.url == source.url and state.next_due else datetime.now(UTC)
+                self._scheduler.set_source(name, due, self._job)
+                self._scheduled[name] = current.url
         finally:
+            self._running.discard(name)
             self._inflight.discard(task)
 
     async def _publisher(self) -> None:

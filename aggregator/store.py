@@ -19,6 +19,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -31,10 +32,12 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.types import TypeDecorator
@@ -79,7 +82,9 @@ sources = Table(
     Column("warning", Text),
     Column("consecutive_failures", Integer, nullable=False, default=0),
     Column("next_due", UTCDateTime),
+    Column("next_reason", Text),
     Column("moved_to", Text),
+    Column("fetch_url", Text),
     Column("items_new", Integer, nullable=False, default=0),
     Column("items_updated", Integer, nullable=False, default=0),
     Column("bytes", Integer, nullable=False, default=0),
@@ -88,6 +93,7 @@ sources = Table(
     Column("feed_link", Text),
     Column("language", Text),
     Column("body_hash", String(64)),
+    Column("feed_ttl", Float),
 )
 
 items = Table(
@@ -177,6 +183,7 @@ class Store:
         try:
             async with engine.begin() as conn:
                 await conn.run_sync(metadata.create_all)
+                await conn.run_sync(_add_new_columns)
         except (SQLAlchemyError, OSError) as exc:
             await engine.dispose()
             raise StoreError(f"cannot open the database {url.render_as_string(hide_password=True)}: {exc}") from exc
@@ -340,6 +347,24 @@ def _item(row: Any, topic_names: Iterable[str]) -> Item:
         topics=tuple(sorted(topic_names)),
         content_hash=row["content_hash"],
     )
+
+
+def _add_new_columns(conn: Connection) -> None:
+    """Bring a database made by an earlier version up to date.
+
+    Releases so far only add nullable columns, which ``ALTER TABLE ... ADD COLUMN`` does in place
+    on both SQLite and PostgreSQL; anything more would call for Alembic.
+    """
+    inspector = inspect(conn)
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable or column.server_default is not None:
+                raise StoreError(f"the database needs a migration for {table.name}.{column.name}")
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
