@@ -16,7 +16,7 @@ from aggregator import __version__, logs
 from aggregator import config as config_module
 from aggregator.errors import AggregatorError, ConfigError
 from aggregator.models import SourceState, UpdateResult
-from aggregator.normalise import redact_url
+from aggregator.normalise import redact
 from aggregator.schedule import duration
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -122,7 +122,7 @@ def _status_record(name: str, enabled: bool, state: SourceState | None) -> dict[
         if key == "body_hash":
             continue
         if key in ("url", "fetch_url") and isinstance(value, str):
-            value = redact_url(value)
+            value = redact(value)
         record[key] = value.isoformat() if isinstance(value, datetime) else value
     return record
 

@@ -28,6 +28,7 @@ from pydantic import (
 
 from aggregator import PROJECT_URL, __version__
 from aggregator.errors import ConfigError
+from aggregator.normalise import redact
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -64,7 +65,7 @@ def _slug(value: str) -> str:
 def _http_url(value: str) -> str:
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{value!r} is not an http(s) URL: write it in full, like https://telset.id/feed/")
+        raise ValueError(f"{redact(value)!r} is not an http(s) URL: write it in full, like https://telset.id/feed/")
     return value.strip()
 
 

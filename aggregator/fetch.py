@@ -19,7 +19,7 @@ from aiohttp.resolver import DefaultResolver
 from aggregator.config import Settings, is_private_host
 from aggregator.errors import FetchError
 from aggregator.models import Response
-from aggregator.normalise import redact_url
+from aggregator.normalise import redact
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
@@ -35,7 +35,8 @@ _STATUS_ADVICE = {
     403: "the site refuses us (it may block bots or need a login); open the url in a browser to check",
     404: "no feed at this address: the url in feeds.yaml is wrong or the feed was removed",
     410: "the feed was removed for good: delete the source or find its new address",
-    429: "the site says we ask too often; we will back off and retry",
+    429: "the site says we ask too often; we wait as long as it asks (Retry-After) before the next try",
+    503: "the site is unavailable for now; we wait as long as it asks (Retry-After) before the next try",
 }
 
 
@@ -179,7 +180,7 @@ class Fetcher:
                 return self._response(resp, url, body, elapsed, moved)
         raise FetchError(
             source,
-            f"more than {self.settings.max_redirects} redirects (last to {redact_url(url)}): a redirect loop?",
+            f"more than {self.settings.max_redirects} redirects (last to {redact(url)}): a redirect loop?",
         )
 
     def _check_target(self, source: str, url: str) -> None:

@@ -119,18 +119,6 @@ def plain_text(fragment: str | None) -> str:
 _USERINFO = re.compile(r"(?<=://)[^\s/?#@]*@")
 
 
-def redact_text(text: str) -> str:
-    """Any message with the credentials of every URL in it masked (errors quote URLs from libraries)."""
+def redact(text: str) -> str:
+    """A URL, or any message quoting URLs, with the credentials of every URL in it masked."""
     return _USERINFO.sub("***@", text)
-
-
-def redact_url(url: str) -> str:
-    """The URL without a password or user name, for logs, status and output."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if not (parts.username or parts.password):
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))

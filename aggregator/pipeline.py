@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -12,7 +13,7 @@ from aggregator.config import Config, Source
 from aggregator.errors import FetchError, ParseError, SourceError
 from aggregator.fetch import Fetcher
 from aggregator.models import Hints, Outcome, SourceState, UpdateResult
-from aggregator.normalise import redact_text, redact_url
+from aggregator.normalise import redact
 from aggregator.parse import Parser
 from aggregator.store import Store
 
@@ -90,7 +91,7 @@ class Pipeline:
         state = state or SourceState(source.name)
         target = state.fetch_url if state.url == source.url and state.fetch_url else source.url
         async with self.fetcher.slots.slot(target):
-            now = datetime.now(UTC)
+            now, started = datetime.now(UTC), time.monotonic()
             try:
                 result = await self._update(source, target, now, state)
             except SourceError as exc:
@@ -102,8 +103,9 @@ class Pipeline:
                 )
         result = replace(
             result,
-            error=redact_text(result.error) if result.error else None,
-            warning=redact_text(result.warning) if result.warning else None,
+            ms=result.ms or int((time.monotonic() - started) * 1000),  # failures take time too
+            error=redact(result.error) if result.error else None,
+            warning=redact(result.warning) if result.warning else None,
         )
         new_state = next_state(state, result, source.url, policy(self.config, source))
         if new_state.moved_to and new_state.moved_to != state.moved_to:
@@ -150,7 +152,7 @@ class Pipeline:
             ms=response.elapsed_ms,
             etag=response.etag,
             last_modified=response.last_modified,
-            moved_to=redact_url(moved) if moved else None,
+            moved_to=redact(moved) if moved else None,
             fetch_url=moved,
             hints=Hints(fresh_for=schedule.fresh_for(response.headers, now)),
         )

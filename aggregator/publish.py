@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from aggregator import logs
 from aggregator.config import Config, Topic
 from aggregator.models import SourceState
-from aggregator.normalise import redact_url
+from aggregator.normalise import redact
 from aggregator.store import Store
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class Publisher:
             parts += [t.model_dump_json() for t in self.config.topics]
         else:
             parts.append(next(t for t in self.config.topics if t.name == name).model_dump_json())
-            parts += [f"{src.name}={src.title}|{redact_url(src.url)}" for src in self.config.sources]
+            parts += [f"{src.name}={src.title}|{redact(src.url)}" for src in self.config.sources]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
     def _sources(self, states: dict[str, SourceState]) -> dict[str, render.SourceInfo]:
@@ -87,7 +87,7 @@ class Publisher:
                 name=source.name,
                 title=title,
                 site=state.feed_link if state else None,
-                feed_url=redact_url(source.url),
+                feed_url=redact(source.url),
                 language=state.language if state else None,
             )
         return info

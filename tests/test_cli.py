@@ -125,7 +125,7 @@ async def test_failing_sources_are_reported_and_the_rest_published(feed_server: 
     summary = json.loads(out.splitlines()[-1])
     assert (summary["feeds_ok"], summary["feeds_error"]) == (1, 5)
     assert "gone: HTTP 404 Not Found: no feed at this address" in err
-    assert "broken: HTTP 503 Service Unavailable: the site has a problem; we will retry" in err
+    assert "broken: HTTP 503 Service Unavailable: the site is unavailable for now" in err
     assert "page: the URL returned an HTML page, not a feed" in err
     assert "empty: the server answered with an empty body" in err
     assert "refused: cannot connect to 127.0.0.1:9" in err
@@ -137,6 +137,11 @@ async def test_failing_sources_are_reported_and_the_rest_published(feed_server: 
     assert "ok 200" in rows["good"]
     assert "error 404" in rows["gone"]
     assert "no feed at this address" in rows["gone"]
+    assert "(interval (retry))" in rows["gone"]
+    assert "(interval)" in rows["good"] or "(feed ttl 1h)" in rows["good"]
+    assert out.splitlines()[0].split() == [
+        "SOURCE", "LAST", "ATTEMPT", "RESULT", "NEW/UPD", "ITEMS", "SIZE", "TIME", "FAILS", "NEXT", "ATTEMPT", "NOTE"
+    ]  # fmt: skip
     rc, out, _ = await cli("status", "--json", cwd=tmp_path)
     states = {s["name"]: s for s in json.loads(out)}
     assert states["broken"]["consecutive_failures"] == 1
@@ -146,10 +151,12 @@ async def test_failing_sources_are_reported_and_the_rest_published(feed_server: 
 
 async def test_once_for_one_source(feed_server: FeedServer, tmp_path: Path) -> None:
     write_config(tmp_path, {"a": feed_server.put_file("rdf.rdf"), "b": feed_server.put_file("latin1.rss")})
-    rc, out, _ = await cli("once", "--source", "b", cwd=tmp_path)
-    assert rc == 0
-    assert json.loads(out.splitlines()[-1])["feeds"] == 1
+    for _ in range(2):  # the second time it is not due, but --source means now
+        rc, out, _ = await cli("once", "--source", "b", cwd=tmp_path)
+        assert rc == 0
+        assert json.loads(out.splitlines()[-1])["feeds"] == 1
     assert feed_server.hits("feeds/rdf.rdf") == 0
+    assert feed_server.hits("feeds/latin1.rss") == 2
     rc, _, err = await cli("once", "--source", "nope", cwd=tmp_path)
     assert rc == 2
     assert "no source named 'nope'" in err
@@ -208,3 +215,30 @@ async def test_an_identical_body_without_validators_is_not_parsed_again(
     assert "not well-formed" in states["salvaged"]["warning"]
     assert states["page"]["consecutive_failures"] == 2
     assert "HTML page, not a feed" in states["page"]["error"]
+
+
+async def test_credentials_in_source_urls_never_reach_logs_status_or_output(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    secret = "s3cr3t-pa55"
+    feed_server.put_file("rdf.rdf", "feeds/private.rdf")
+
+    def with_credentials(url: str) -> str:
+        return url.replace("http://", f"http://reader:{secret}@")
+
+    sources = {
+        "fails": with_credentials(feed_server.url("faults/500")),
+        "moves": with_credentials(feed_server.url("redirect/301/feeds/private.rdf")),
+        "escapes": with_credentials(feed_server.url(f"redirect-to?url=ftp://reader:{secret}@127.0.0.1/x")),
+        "loops": with_credentials(feed_server.url("faults/redirect-loop")),
+        "refused": f"http://reader:{secret}@127.0.0.1:9/feed",
+    }
+    write_config(tmp_path, sources)
+    seen = []
+    for args in (("--log-level", "DEBUG", "once"), ("status",), ("status", "--json")):
+        rc, out, err = await cli(*args, cwd=tmp_path)
+        assert rc == 0, err
+        seen += [out, err]
+    seen += [p.read_text() for p in (tmp_path / "output").rglob("*") if p.is_file()]
+    assert "moved permanently to http://***@127.0.0.1" in seen[1]
+    assert all(secret not in text for text in seen)

@@ -86,14 +86,14 @@ async def test_redirect_loop_gives_up(fetcher: Fetcher, feed_server: FeedServer)
 
 async def test_slow_server_times_out_within_the_limit(fetcher: Fetcher, feed_server: FeedServer) -> None:
     with pytest.raises(FetchError) as caught:
-        await fetcher.fetch("s", feed_server.url("slow"))
+        await fetcher.fetch("s", feed_server.url("faults/slow"))
     assert "no complete answer within 2s" in caught.value.message
 
 
 async def test_body_cap_applies_while_streaming(feed_server: FeedServer) -> None:
     async with Fetcher(settings(max_bytes="1MB")) as client:
         with pytest.raises(FetchError) as caught:
-            await client.fetch("s", feed_server.url("big"))
+            await client.fetch("s", feed_server.url("faults/huge"))
     assert "larger than 1 MB (settings.max_bytes)" in caught.value.message
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from aggregator.normalise import canonical_link, clean_link, redact_url, sanitise, visible_text
+from aggregator.normalise import canonical_link, clean_link, redact, sanitise, visible_text
 
 CANONICAL = "example.com/2021/01/story"
 
@@ -50,6 +50,10 @@ def test_visible_text_drops_markup_and_decodes_entities() -> None:
     assert visible_text(html) == "Trump & co"
 
 
-def test_redact_url_hides_credentials() -> None:
-    assert redact_url("https://user:secret@example.com/feed") == "https://***@example.com/feed"
-    assert redact_url("https://example.com/feed") == "https://example.com/feed"
+def test_redact_hides_credentials() -> None:
+    assert redact("https://user:secret@example.com/feed") == "https://***@example.com/feed"
+    assert redact("https://example.com/feed") == "https://example.com/feed"
+    assert redact("cannot reach http://a:b@x.example/ via https://c@y.example/?u=ftp://d:e@z/") == (
+        "cannot reach http://***@x.example/ via https://***@y.example/?u=ftp://***@z/"
+    )
+    assert redact("https://example.com/a@b?c=d@e") == "https://example.com/a@b?c=d@e"

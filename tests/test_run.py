@@ -5,6 +5,7 @@ import json
 import signal
 import sys
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,45 @@ async def test_run_polls_reloads_and_stops_cleanly(feed_server: FeedServer, tmp_
     assert "run.stopped" in text
     assert "Traceback" not in text
     assert "keeping the last good config" in text
+
+
+async def test_run_follows_each_sources_own_schedule(feed_server: FeedServer, tmp_path: Path) -> None:
+    """A 429 slows that feed only; a 301 is followed from then on and logged once; health is in the log."""
+    feed_server.put_file("rdf.rdf", "feeds/new-home.rdf")
+    sources = {
+        "limited": feed_server.url("faults/429"),
+        "neighbour": feed_server.put_file("atom_xmlbase.atom"),
+        "moved": feed_server.url("redirect/301/feeds/new-home.rdf"),
+    }
+    write_config(tmp_path, sources, extra="default_interval: 1s")
+    log = tmp_path / "run.log"
+    with log.open("wb") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "aggregator", "run", cwd=tmp_path, stderr=stderr, stdout=asyncio.subprocess.DEVNULL
+        )
+        try:
+            await until(lambda: feed_server.hits("feeds/atom_xmlbase.atom") >= 4)
+            await until(lambda: feed_server.hits("feeds/new-home.rdf") >= 3)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            rc = await asyncio.wait_for(process.wait(), timeout=20)
+    text = log.read_text()
+    assert rc == 0, text
+    assert feed_server.hits("faults/429") == 1  # Retry-After: 120 holds it back...
+    assert feed_server.hits("redirect/301/feeds/new-home.rdf") == 1  # ...and the move is remembered
+    assert text.count("source.moved") == 1
+    assert 'next_reason="Retry-After 2m"' in text
+    assert "failures=1" in text
+
+    status = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "aggregator", "status", "--json", cwd=tmp_path, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await status.communicate()
+    states = {s["name"]: s for s in json.loads(out)}
+    limited = states["limited"]
+    assert limited["next_reason"] == "Retry-After 2m"
+    assert datetime.fromisoformat(limited["next_due"]) - datetime.fromisoformat(limited["last_attempt"]) >= timedelta(
+        seconds=120
+    )
+    assert states["neighbour"]["next_reason"] == "interval"
+    assert states["moved"]["moved_to"] == feed_server.url("feeds/new-home.rdf")

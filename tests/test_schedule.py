@@ -12,7 +12,10 @@ T0 = datetime(2021, 1, 11, 10, 0, tzinfo=UTC)
 HOUR = 3600.0
 
 
-def delay_of(policy: Policy, failures: int = 0, hints: Hints = Hints()) -> tuple[float, str]:
+NO_HINTS = Hints()
+
+
+def delay_of(policy: Policy, failures: int = 0, hints: Hints = NO_HINTS) -> tuple[float, str]:
     due, reason = plan(T0, policy, failures, hints, random.Random(1))
     return (due - T0).total_seconds(), reason
 

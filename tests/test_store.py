@@ -3,8 +3,11 @@
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import Column, MetaData, Table, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
 from aggregator.models import Item, SourceState
-from aggregator.store import Store
+from aggregator.store import Store, sources
 
 T0 = datetime(2021, 1, 11, 9, 0, tzinfo=UTC)
 SEEN = datetime(2021, 1, 12, tzinfo=UTC)
@@ -116,3 +119,28 @@ async def test_control_characters_from_a_feed_are_stored(database_url: str) -> N
         assert (await store.store_items("nul", feed.items, SEEN)).new == 1
         [story] = await store.topic_items("trump", 5)
         assert "\x00" not in story.item.summary + story.item.content
+
+
+async def test_a_database_from_the_previous_release_gains_the_new_columns(database_url: str) -> None:
+    """Release 0.1 had no fetch_url, next_reason or feed_ttl; opening it adds them and keeps the rows."""
+    old = MetaData()
+    kept = [c for c in sources.columns if c.name not in ("fetch_url", "next_reason", "feed_ttl")]
+    Table("sources", old, *(Column(c.name, c.type, primary_key=c.primary_key) for c in kept))
+    engine = create_async_engine(database_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(old.create_all)
+        await conn.execute(
+            text(
+                "INSERT INTO sources (name, url, etag, consecutive_failures, items_new, items_updated, bytes, ms) "
+                "VALUES ('a', 'https://a.example/feed', '\"v1\"', 2, 0, 0, 0, 0)"
+            )
+        )
+    await engine.dispose()
+    async with Store(database_url) as store:
+        state = await store.state("a")
+        assert state is not None
+        assert (state.etag, state.consecutive_failures, state.fetch_url) == ('"v1"', 2, None)
+        await store.save_states([replace(state, fetch_url="https://b.example/feed", feed_ttl=3600.0)])
+        again = await store.state("a")
+        assert again is not None
+        assert (again.fetch_url, again.feed_ttl) == ("https://b.example/feed", 3600.0)
