@@ -151,6 +151,7 @@ class Runner:
     path: Path
     serve: bool | None = None
     reload_seconds: float = 5.0
+    health_seconds: float = 300.0
     publish_delay: float = 2.0
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     _pending: set[str] = field(default_factory=set)
@@ -171,6 +172,7 @@ class Runner:
             scheduler = self._scheduler = Scheduler()
             await self._schedule(scheduler)
             scheduler.every("reload", self.reload_seconds, partial(self._reload, scheduler))
+            scheduler.every("health", self.health_seconds, self._health)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self.stop.set)
@@ -191,6 +193,7 @@ class Runner:
                     await asyncio.wait(self._inflight, timeout=service.config.settings.timeout + 10)
                 publisher.cancel()
                 await service.publisher.publish(self._pending)
+                await self._health()
                 if site is not None:
                     await site.cleanup()
                 for sig in (signal.SIGINT, signal.SIGTERM):
@@ -239,6 +242,23 @@ class Runner:
         finally:
             self._running.discard(name)
             self._inflight.discard(task)
+
+    async def _health(self) -> None:
+        """A periodic summary for operators: how many sources are failing, and which."""
+        states = await self.service.store.states()
+        enabled = [s.name for s in self.service.config.sources if s.enabled]
+        failing = sorted(name for name in enabled if name in states and states[name].error)
+        moved = sorted(name for name in enabled if name in states and states[name].moved_to)
+        logs.event(
+            log,
+            "health",
+            logging.WARNING if failing else logging.INFO,
+            sources=len(enabled),
+            failing=len(failing),
+            failing_sources=",".join(failing[:20]) or None,
+            moved=",".join(moved[:20]) or None,
+            never_polled=sum(name not in states for name in enabled),
+        )
 
     async def _publisher(self) -> None:
         """Coalesces bursts of updates into one publish."""

@@ -7,7 +7,7 @@ import pytest
 
 from aggregator.config import Settings
 from aggregator.errors import FetchError
-from aggregator.fetch import Fetcher
+from aggregator.fetch import Fetcher, GuardedResolver, PrivateAddressError
 from tests.conftest import FeedServer
 
 DATA = Path(__file__).parent / "data"
@@ -127,3 +127,13 @@ async def test_credentials_never_appear_in_errors(fetcher: Fetcher, feed_server:
         await fetcher.fetch("s", url)
     assert "hunter2" not in str(caught.value)
     assert "pw" not in caught.value.message
+
+
+async def test_the_resolver_refuses_names_that_resolve_to_private_addresses() -> None:
+    """A public-looking name pointing at an internal address is caught after DNS, for sources and redirects."""
+    resolver = GuardedResolver()
+    try:
+        with pytest.raises(PrivateAddressError, match="localhost resolves to the private address"):
+            await resolver.resolve("localhost", 80)
+    finally:
+        await resolver.close()

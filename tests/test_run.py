@@ -92,6 +92,7 @@ async def test_run_follows_each_sources_own_schedule(feed_server: FeedServer, tm
     assert text.count("source.moved") == 1
     assert 'next_reason="Retry-After 2m"' in text
     assert "failures=1" in text
+    assert "health sources=3 failing=1 failing_sources=limited moved=moved" in text
 
     status = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "aggregator", "status", "--json", cwd=tmp_path, stdout=asyncio.subprocess.PIPE
