@@ -159,18 +159,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from aggregator import serve
 
     loaded = config_module.load(args.config)
-    settings = loaded.settings
-    print(f"serving {settings.output_dir} on http://{args.host or settings.host}:{args.port or settings.port}/",
-          file=sys.stderr)  # fmt: skip
-    web.run_app(
-        serve.app(settings.output_dir), host=args.host or settings.host, port=args.port or settings.port,
-        print=None, shutdown_timeout=10,
-    )  # fmt: skip
+    host, port = args.host or loaded.settings.host, args.port or loaded.settings.port
+    print(f"serving {loaded.settings.output_dir} on http://{host}:{port}/", file=sys.stderr)
+    asyncio.run(serve.serve_output(loaded, host, port))
     return EXIT_OK
 
 

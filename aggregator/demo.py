@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import signal
 import sys
 from importlib import resources
 from pathlib import Path
@@ -14,6 +12,7 @@ from aiohttp import web
 
 from aggregator import config as config_module
 from aggregator import serve
+from aggregator.metrics import Metrics
 from aggregator.service import Service
 
 TOPICS = """\
@@ -92,22 +91,22 @@ async def main(folder: Path, serve_output: bool = True, port: int = 8080) -> int
     try:
         path = write_config(folder, base, f"http://127.0.0.1:{port}/", list(feeds))
         loaded = config_module.load(path)
-        async with Service(loaded) as service:
+        async with Service(loaded, Metrics()) as service:
             report = await service.once()
-        for failure in report.failed:
-            print(f"{failure.source}: {failure.error}", file=sys.stderr)
-        out = loaded.settings.output_dir
-        print(f"demo: {len(feeds)} sample feeds, {report.entries_stored} items stored, output in {out}")
-        if not serve_output:
+            for failure in report.failed:
+                print(f"{failure.source}: {failure.error}", file=sys.stderr)
+            out = loaded.settings.output_dir
+            print(f"demo: {len(feeds)} sample feeds, {report.entries_stored} items stored, output in {out}")
+            if not serve_output:
+                return 0
+            assert service.metrics is not None
+            site = serve.Site(lambda: loaded.config, service.store, service.metrics, str(path))
+            output = await serve.start(site, "127.0.0.1", port)
+            print(f"demo: open http://127.0.0.1:{port}/ (Ctrl-C to stop)")
+            try:
+                await serve.until_stopped()
+            finally:
+                await output.cleanup()
             return 0
-        output = await serve.start(out, "127.0.0.1", port)
-        print(f"demo: open http://127.0.0.1:{port}/ (Ctrl-C to stop)")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await output.cleanup()
-        return 0
     finally:
         await runner.cleanup()

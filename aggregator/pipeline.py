@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -79,12 +80,20 @@ def next_state(state: SourceState, result: UpdateResult, url: str, rules: schedu
 
 
 class Pipeline:
-    def __init__(self, config: Config, fetcher: Fetcher, parser: Parser, store: Store) -> None:
+    def __init__(
+        self,
+        config: Config,
+        fetcher: Fetcher,
+        parser: Parser,
+        store: Store,
+        on_update: Callable[[UpdateResult], None] | None = None,
+    ) -> None:
         self.config = config
         self.fetcher = fetcher
         self.parser = parser
         self.store = store
         self.rules = rule_specs(config)
+        self.on_update = on_update  # metrics, in ``run``
 
     async def update(self, source: Source, state: SourceState | None) -> tuple[UpdateResult, SourceState]:
         """Update one source; its new state is returned for the caller to save (in batches)."""
@@ -134,6 +143,8 @@ class Pipeline:
             error=result.error,
             warning=result.warning,
         )
+        if self.on_update is not None:
+            self.on_update(result)
         return result, new_state
 
     async def _update(self, source: Source, target: str, now: datetime, state: SourceState) -> UpdateResult:

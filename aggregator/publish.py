@@ -7,8 +7,9 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -61,9 +62,10 @@ class PublishReport:
 class Publisher:
     """Re-renders the topics whose items changed, or whose rule or layout did since the last publish."""
 
-    def __init__(self, store: Store, config: Config) -> None:
+    def __init__(self, store: Store, config: Config, on_publish: Callable[[float], None] | None = None) -> None:
         self.store = store
         self.config = config
+        self.on_publish = on_publish  # metrics, in ``run``
 
     def _fingerprint(self, name: str) -> str:
         """What a topic's files depend on besides its items; a change re-renders it."""
@@ -119,7 +121,11 @@ class Publisher:
             written += write_atomic(out / "index.html", render.site_index(settings, topics))
             written += write_atomic(out / "topics.opml", render.opml(settings, topics))
             await self.store.set_topic_fingerprints({**due, SITE: site})
-        report = PublishReport(tuple(due), written, int((time.perf_counter() - started) * 1000))
+        await self.store.set_meta("last_publish", datetime.now(UTC).isoformat(timespec="seconds"))
+        seconds = time.perf_counter() - started
+        if self.on_publish is not None:
+            self.on_publish(seconds)
+        report = PublishReport(tuple(due), written, int(seconds * 1000))
         logs.event(log, "publish", topics=",".join(report.topics) or "-", files=written, ms=report.ms)
         return report
 

@@ -27,6 +27,7 @@ from aggregator.publish import Publisher, PublishReport
 from aggregator.store import Store
 
 if TYPE_CHECKING:
+    from aggregator.metrics import Metrics  # prometheus-client: ``run`` and ``serve`` only
     from aggregator.schedule import Scheduler  # APScheduler: imported by ``run`` only
 
 log = logging.getLogger(__name__)
@@ -62,14 +63,21 @@ class OnceReport:
 class Service:
     """The parts one process needs, opened and closed together."""
 
-    def __init__(self, loaded: LoadedConfig) -> None:
+    def __init__(self, loaded: LoadedConfig, metrics: Metrics | None = None) -> None:
         self.loaded = loaded
+        self.metrics = metrics
         self.store = Store(loaded.settings.database_url)
         self.fetcher = Fetcher(loaded.settings)
         self.parser = Parser()
         self._stack = AsyncExitStack()
-        self.pipeline = Pipeline(loaded.config, self.fetcher, self.parser, self.store)
-        self.publisher = Publisher(self.store, loaded.config)
+        self.pipeline, self.publisher = self._workers(loaded.config)
+
+    def _workers(self, config: Config) -> tuple[Pipeline, Publisher]:
+        """The parts built from a config (rebuilt on reload); the open resources are shared."""
+        on_update = self.metrics.record_update if self.metrics else None
+        on_publish = self.metrics.record_publish if self.metrics else None
+        pipeline = Pipeline(config, self.fetcher, self.parser, self.store, on_update)
+        return pipeline, Publisher(self.store, config, on_publish)
 
     @property
     def config(self) -> Config:
@@ -100,8 +108,7 @@ class Service:
             if getattr(loaded.settings, key) != getattr(self.loaded.settings, key):
                 logs.event(log, "config.restart_needed", logging.WARNING, setting=key)
         self.loaded = loaded
-        self.pipeline = Pipeline(loaded.config, self.fetcher, self.parser, self.store)
-        self.publisher = Publisher(self.store, loaded.config)
+        self.pipeline, self.publisher = self._workers(loaded.config)
 
     async def update(self, sources: Iterable[Source], progress: Progress | None = None) -> list[UpdateResult]:
         """Update sources concurrently, within the fetcher's global and per-host limits.
@@ -164,10 +171,11 @@ class Runner:
 
     async def main(self) -> None:
         from aggregator import serve as serve_module  # aiohttp.web only when serving
+        from aggregator.metrics import Metrics
         from aggregator.schedule import Scheduler
 
         loaded = config_module.load(self.path)
-        async with Service(loaded) as service:
+        async with Service(loaded, Metrics()) as service:
             self.service = service
             scheduler = self._scheduler = Scheduler()
             await self._schedule(scheduler)
@@ -180,7 +188,9 @@ class Runner:
             site = None
             settings = service.config.settings
             if self.serve or (self.serve is None and settings.serve):
-                site = await serve_module.start(settings.output_dir, settings.host, settings.port)
+                assert service.metrics is not None
+                web = serve_module.Site(lambda: self.service.config, service.store, service.metrics, str(self.path))
+                site = await serve_module.start(web, settings.host, settings.port)
             publisher = asyncio.create_task(self._publisher())
             scheduler.start()
             logs.event(log, "run.started", sources=len(service.config.sources), config=str(self.path))

@@ -133,6 +133,13 @@ topics = Table(
     Column("fingerprint", String(64), nullable=False),
 )
 
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
 _STATE_COLUMNS = tuple(sources.c.keys())
 _ITEM_FIELDS = ("guid", "link", "cluster", "title", "summary", "content", "author", "published", "updated")
 
@@ -328,6 +335,18 @@ class Store:
         async with self._write, self.engine.begin() as conn:
             await conn.execute(delete(topics).where(topics.c.name.in_(list(values))))
             await conn.execute(insert(topics), [{"name": k, "fingerprint": v} for k, v in values.items()])
+
+    # --- facts about the whole store -----------------------------------------------------------------
+
+    async def set_meta(self, key: str, value: str) -> None:
+        async with self._write, self.engine.begin() as conn:
+            await conn.execute(delete(meta).where(meta.c.key == key))
+            await conn.execute(insert(meta).values(key=key, value=value))
+
+    async def get_meta(self, key: str) -> str | None:
+        async with self.engine.connect() as conn:
+            value: str | None = (await conn.execute(select(meta.c.value).where(meta.c.key == key))).scalar()
+        return value
 
 
 def _item(row: Any, topic_names: Iterable[str]) -> Item:
