@@ -27,7 +27,9 @@ _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
 # Never text, and PostgreSQL refuses NUL in a string: a feed must not be able to break the store with them.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_BLOCK_END = re.compile(r"</(?:p|div|li|h[1-6]|blockquote|pre|tr|figure|figcaption)>|<br\s*/?>", re.IGNORECASE)
+_BLOCK_END = re.compile(
+    r"</?(?:p|div|li|ul|ol|h[1-6]|blockquote|pre|tr|td|th|table|figure|figcaption)\b[^>]*>|<br\s*/?>", re.IGNORECASE
+)
 
 
 def _is_tracking(name: str) -> bool:

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 #: The fingerprint row of the site-wide files (topic names are slugs, so they cannot clash with it).
 SITE = "_site"
 #: Bumped when output changes shape, so every file is re-rendered once after an upgrade.
-RENDER_VERSION = "1"
-FILES = ("rss.xml", "atom.xml", "feed.json", "index.html")
+RENDER_VERSION = "2"
+FILES = ("rss.xml", "atom.xml", "feed.json", "index.html", "embed.js", "embed.html")
 
 log = logging.getLogger(__name__)
 

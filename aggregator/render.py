@@ -6,11 +6,14 @@ renders to the same bytes and ``publish`` can skip writing it.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urljoin
 from xml.etree import ElementTree as ET
 
@@ -202,6 +205,136 @@ def json_feed(view: TopicView) -> bytes:
     return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
+EMBED_ITEMS = 20  # stories in a topic's embeds: a widget, not an archive
+EMBED_SUMMARY = 280  # characters of plain text per summary
+
+#: One stylesheet for both embeds (the script's Shadow DOM and the iframe page). ``all: initial`` on the
+#: box cuts what the host element would pass down by inheritance (color, font), which a shadow root lets through.
+EMBED_CSS = """\
+:host { display: block; }
+body { margin: 0; background: transparent; }
+section.aggregator-box { all: initial; display: block; box-sizing: border-box; padding: .75rem 1rem;
+  font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1b1b1b; background: #fff;
+  border: 1px solid #d0d0d0; border-radius: 8px; text-align: start; }
+h2 { font-size: 1.05rem; margin: 0 0 .5rem; }
+h3 { font-size: 1rem; font-weight: 600; margin: 0; overflow-wrap: anywhere; }
+ul { list-style: none; margin: 0; padding: 0; }
+li { display: block; padding: .55rem 0; border-top: 1px solid #e4e4e4; }
+a { color: #0b57d0; text-decoration: none; }
+a:hover, a:focus { text-decoration: underline; }
+.meta, .credit { color: #555; font-size: .85rem; margin: .15rem 0 0; }
+.summary { margin: .3rem 0 0; }
+[hidden] { display: none; }
+@media (prefers-color-scheme: dark) {
+  section.aggregator-box { color: #ececec; background: #151515; border-color: #3a3a3a; }
+  li { border-color: #2c2c2c; } a { color: #8ab4f8; } .meta, .credit { color: #b0b0b0; }
+}
+"""
+
+#: The iframe page's only script: ``?count=N`` and ``?summary=false``, as the script embed's options.
+EMBED_OPTIONS_JS = (
+    "(function(){var q=new URLSearchParams(location.search);var n=parseInt(q.get('count')||'0',10);"
+    "var items=document.querySelectorAll('section.aggregator-box li');"
+    "for(var i=n>0?n:items.length;i<items.length;i++){items[i].hidden=true;}"
+    "if(q.get('summary')==='false'){document.querySelectorAll('.summary').forEach(function(p){p.hidden=true;});}})();"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Snippets:
+    """The one-line snippets a site owner pastes to embed a topic."""
+
+    name: str
+    title: str
+    script: str
+    iframe: str
+    max_items: int
+
+
+def snippets(settings: Settings, topic: Topic) -> Snippets:
+    base = urljoin(_base(settings), f"{topic.name}/")
+    return Snippets(
+        name=topic.name,
+        title=topic.title,
+        script=f'<script src="{base}embed.js" data-count="5" data-summary="true" async></script>',
+        iframe=(
+            f'<iframe src="{base}embed.html" title="{escape(topic.title)}" width="100%" height="480" '
+            'loading="lazy" style="border:0"></iframe>'
+        ),
+        max_items=EMBED_ITEMS,
+    )
+
+
+def _date_text(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%d %b %Y")
+
+
+def _embed_entries(view: TopicView) -> list[dict[str, Any]]:
+    """What the embeds show of each story: plain text only (titles and summaries are never HTML there)."""
+    entries: list[dict[str, Any]] = []
+    for published in view.items[:EMBED_ITEMS]:
+        item = published.item
+        source = view.source(item)
+        when = item.published or published.first_seen
+        summary = visible_text(item.summary or item.content)
+        if len(summary) > EMBED_SUMMARY:
+            summary = summary[: EMBED_SUMMARY - 1].rstrip() + "…"
+        entries.append({
+            "title": item.title or "(untitled)",
+            "url": item.link,
+            "source": source.title,
+            "source_url": source.site or item.link,
+            "date": _rfc3339(when),
+            "date_text": _date_text(when),
+            "summary": summary,
+            "also": [view.source(other).title for other in published.also],
+        })  # fmt: skip
+    return entries
+
+
+def _script_json(value: object) -> str:
+    """JSON that is also safe inside a script element (no ``</script>``, no HTML comment openers)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def embed_js(view: TopicView) -> bytes:
+    """A self-contained script: the topic's latest stories and the code that draws them (static hosting works)."""
+    data = {
+        "title": view.topic.title,
+        "page": view.url("index.html"),
+        "feed": view.url("rss.xml"),
+        "generator": f"via {view.settings.title}",
+        "items": _embed_entries(view),
+    }
+    script = _env.get_template("embed.js").render(
+        title=view.topic.title,
+        script_url=view.url("embed.js"),
+        max_items=EMBED_ITEMS,
+        data=_script_json(data),
+        css=_script_json(EMBED_CSS),
+    )
+    return script.encode("utf-8")
+
+
+def embed_page(view: TopicView) -> bytes:
+    """The no-JavaScript embed: a compact page for an iframe (a tiny hashed script adds the options)."""
+    digest = base64.b64encode(hashlib.sha256(EMBED_OPTIONS_JS.encode()).digest()).decode()
+    entries = []
+    for entry in _embed_entries(view):
+        entries.append({**entry, "link": entry["url"], "iso": entry["date"], "source": {"title": entry["source"]}})
+    html = _env.get_template("embed.html").render(
+        view=view,
+        topic=view.topic,
+        settings=view.settings,
+        entries=entries,
+        css=Markup(EMBED_CSS),
+        script=Markup(EMBED_OPTIONS_JS),
+        script_hash=f"sha256-{digest}",
+    )
+    return html.encode("utf-8")
+
+
 def topic_page(view: TopicView) -> bytes:
     entries = [
         {
@@ -215,15 +348,17 @@ def topic_page(view: TopicView) -> bytes:
         for p in view.items
     ]
     html = _env.get_template("topic.html").render(
-        view=view, topic=view.topic, settings=view.settings, entries=entries, formats=FORMATS
-    )
+        view=view, topic=view.topic, settings=view.settings, entries=entries, formats=FORMATS,
+        snippet=snippets(view.settings, view.topic),
+    )  # fmt: skip
     return html.encode("utf-8")
 
 
 def site_index(settings: Settings, topics: Sequence[Topic]) -> bytes:
     html = _env.get_template("index.html").render(
-        settings=settings, topics=topics, formats=FORMATS, base=_base(settings)
-    )
+        settings=settings, topics=topics, formats=FORMATS, base=_base(settings),
+        snippets=[snippets(settings, topic) for topic in topics],
+    )  # fmt: skip
     return html.encode("utf-8")
 
 
@@ -247,4 +382,11 @@ def opml(settings: Settings, topics: Sequence[Topic]) -> bytes:
 
 
 #: One renderer per file of a topic folder (the names are ``publish.FILES``).
-RENDERERS = {"rss.xml": rss, "atom.xml": atom, "feed.json": json_feed, "index.html": topic_page}
+RENDERERS = {
+    "rss.xml": rss,
+    "atom.xml": atom,
+    "feed.json": json_feed,
+    "index.html": topic_page,
+    "embed.js": embed_js,
+    "embed.html": embed_page,
+}

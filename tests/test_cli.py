@@ -20,7 +20,7 @@ SOURCES = {
 OUTPUT_FILES = ["index.html", "topics.opml"] + [
     f"{topic}/{name}"
     for topic in ("trump", "parler", "snapchat")
-    for name in ("rss.xml", "atom.xml", "feed.json", "index.html")
+    for name in ("rss.xml", "atom.xml", "feed.json", "index.html", "embed.js", "embed.html")
 ]
 
 
