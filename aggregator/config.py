@@ -80,6 +80,8 @@ Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 Size = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
 Slug = Annotated[str, AfterValidator(_slug)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
+#: A URL that others are joined to: always ends with "/", so ``urljoin`` keeps its last segment.
+BaseUrl = Annotated[str, AfterValidator(_http_url), AfterValidator(lambda v: v if v.endswith("/") else v + "/")]
 Keywords = Annotated[list[str], AfterValidator(_keywords)]
 
 
@@ -98,7 +100,8 @@ class Settings(_Model):
     max_redirects: int = Field(5, ge=0, le=20)
     user_agent: str = f"aggregator/{__version__} (+{PROJECT_URL})"
     max_items: int = Field(50, ge=1, le=1000)
-    base_url: HttpUrl = "http://localhost:8080/"
+    base_url: BaseUrl = "http://localhost:8080/"
+    websub_hub: HttpUrl | None = None  # a WebSub hub to declare in topic feeds and notify on changes
     default_interval: Duration = 1800.0
     max_delay: Duration = 86400.0  # cap on how far Retry-After, Cache-Control or a feed's ttl push a poll
     max_backoff: Duration = 43200.0  # cap on the wait after repeated failures

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
+from urllib.parse import urljoin
 
 from aggregator import logs
 from aggregator.config import Config, Topic
@@ -27,6 +29,10 @@ if TYPE_CHECKING:
 SITE = "_site"
 #: Bumped when output changes shape, so every file is re-rendered once after an upgrade.
 RENDER_VERSION = "2"
+#: The feed files of a topic, as the WebSub hub is told about them.
+FEEDS = ("rss.xml", "atom.xml", "feed.json")
+#: Store key of the hub pings that failed, sent again with the next publish.
+WEBSUB_PENDING = "websub_pending"
 FILES = ("rss.xml", "atom.xml", "feed.json", "index.html", "embed.js", "embed.html")
 
 log = logging.getLogger(__name__)
@@ -70,7 +76,7 @@ class Publisher:
     def _fingerprint(self, name: str) -> str:
         """What a topic's files depend on besides its items; a change re-renders it."""
         s = self.config.settings
-        parts = [RENDER_VERSION, s.base_url, s.title, str(s.max_items)]
+        parts = [RENDER_VERSION, s.base_url, s.title, str(s.max_items), s.websub_hub or ""]
         if name == SITE:
             parts += [t.model_dump_json() for t in self.config.topics]
         else:
@@ -121,6 +127,7 @@ class Publisher:
             written += write_atomic(out / "index.html", render.site_index(settings, topics))
             written += write_atomic(out / "topics.opml", render.opml(settings, topics))
             await self.store.set_topic_fingerprints({**due, SITE: site})
+        await self._notify_hub(due)
         await self.store.set_meta("last_publish", datetime.now(UTC).isoformat(timespec="seconds"))
         seconds = time.perf_counter() - started
         if self.on_publish is not None:
@@ -128,6 +135,20 @@ class Publisher:
         report = PublishReport(tuple(due), written, int(seconds * 1000))
         logs.event(log, "publish", topics=",".join(report.topics) or "-", files=written, ms=report.ms)
         return report
+
+    async def _notify_hub(self, changed: Iterable[str]) -> None:
+        """Ping the WebSub hub for the feeds that changed now and those whose ping failed before."""
+        settings = self.config.settings
+        if not settings.websub_hub:
+            return
+        pending = set(json.loads(await self.store.get_meta(WEBSUB_PENDING) or "[]"))
+        pending |= {urljoin(settings.base_url, f"{topic}/{name}") for topic in changed for name in FEEDS}
+        if not pending:
+            return
+        from aggregator import websub
+
+        failed = await websub.ping(settings.websub_hub, sorted(pending), settings.user_agent)
+        await self.store.set_meta(WEBSUB_PENDING, json.dumps(failed))
 
     async def _render_topic(self, render: ModuleType, topic: Topic, sources: dict[str, render.SourceInfo]) -> int:
         published = await self.store.topic_items(topic.name, self.config.settings.max_items)

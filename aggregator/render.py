@@ -17,8 +17,10 @@ from typing import Any
 from urllib.parse import urljoin
 from xml.etree import ElementTree as ET
 
+from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
 from jinja2 import Environment, PackageLoader, select_autoescape
+from lxml.etree import SubElement
 from markupsafe import Markup, escape
 
 from aggregator import PROJECT_URL, __version__
@@ -61,7 +63,7 @@ class TopicView:
     sources: dict[str, SourceInfo]
 
     def url(self, name: str = "") -> str:
-        return urljoin(_base(self.settings), f"{self.topic.name}/{name}")
+        return urljoin(self.settings.base_url, f"{self.topic.name}/{name}")
 
     @property
     def updated(self) -> datetime:
@@ -77,10 +79,6 @@ class TopicView:
 
     def source(self, item: Item) -> SourceInfo:
         return self.sources.get(item.source) or SourceInfo(item.source, item.source, None, "")
-
-
-def _base(settings: Settings) -> str:
-    return settings.base_url if settings.base_url.endswith("/") else settings.base_url + "/"
 
 
 def _rfc3339(value: datetime) -> str:
@@ -113,10 +111,37 @@ def _body(view: TopicView, published: PublishedItem) -> str:
     return (item.content or item.summary) + "\n" + credit_html(view, published)
 
 
+ATOM_NS = "http://www.w3.org/2005/Atom"
+
+
+class WebSubHub(BaseExtension):  # type: ignore[misc]
+    """``<atom:link rel="hub">`` in an RSS channel: feedgen writes only rel="self" links there."""
+
+    def __init__(self) -> None:
+        self.url: str | None = None
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"atom": ATOM_NS}
+
+    def extend_rss(self, feed: Any) -> Any:
+        if self.url:
+            channel = feed[0]
+            SubElement(channel, f"{{{ATOM_NS}}}link", href=self.url, rel="hub")
+        return feed
+
+
+class NoEntryExtension(BaseExtension):  # type: ignore[misc]
+    """Entries need no WebSub part; feedgen still wants a class to instantiate for each."""
+
+
 def _feedgen(view: TopicView) -> FeedGenerator:
     settings, topic = view.settings, view.topic
     fg = FeedGenerator()
     fg.load_extension("dc")
+    if settings.websub_hub:
+        fg.register_extension("websub", WebSubHub, NoEntryExtension, atom=False, rss=True)
+        fg.websub.url = settings.websub_hub
+        fg.link(href=settings.websub_hub, rel="hub")  # Atom writes every link itself
     fg.id(view.url())
     fg.title(topic.title)
     fg.subtitle(topic.description or f"{topic.title}: stories collected by {settings.title}")
@@ -151,7 +176,7 @@ def _feedgen(view: TopicView) -> FeedGenerator:
 
 def rss(view: TopicView) -> bytes:
     fg = _feedgen(view)
-    fg.link(href=view.url("rss.xml"), rel="self")
+    fg.link(href=view.url("rss.xml"), rel="self")  # feedgen keeps only rel="self" of the links for RSS
     fg.link(href=view.url("index.html"), rel="alternate")  # RSS <link> is the last alternate link
     rss_bytes: bytes = fg.rss_str(pretty=True)
     return rss_bytes
@@ -202,6 +227,8 @@ def json_feed(view: TopicView) -> bytes:
     }
     if view.language:
         document["language"] = view.language
+    if view.settings.websub_hub:
+        document["hubs"] = [{"type": "WebSub", "url": view.settings.websub_hub}]
     return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
@@ -252,7 +279,7 @@ class Snippets:
 
 
 def snippets(settings: Settings, topic: Topic) -> Snippets:
-    base = urljoin(_base(settings), f"{topic.name}/")
+    base = urljoin(settings.base_url, f"{topic.name}/")
     return Snippets(
         name=topic.name,
         title=topic.title,
@@ -356,7 +383,7 @@ def topic_page(view: TopicView) -> bytes:
 
 def site_index(settings: Settings, topics: Sequence[Topic]) -> bytes:
     html = _env.get_template("index.html").render(
-        settings=settings, topics=topics, formats=FORMATS, base=_base(settings),
+        settings=settings, topics=topics, formats=FORMATS, base=settings.base_url,
         snippets=[snippets(settings, topic) for topic in topics],
     )  # fmt: skip
     return html.encode("utf-8")
@@ -374,8 +401,8 @@ def opml(settings: Settings, topics: Sequence[Topic]) -> bytes:
             type="rss",
             text=topic.title,
             title=topic.title,
-            xmlUrl=urljoin(_base(settings), f"{topic.name}/rss.xml"),
-            htmlUrl=urljoin(_base(settings), f"{topic.name}/index.html"),
+            xmlUrl=urljoin(settings.base_url, f"{topic.name}/rss.xml"),
+            htmlUrl=urljoin(settings.base_url, f"{topic.name}/index.html"),
         )
     ET.indent(root)
     return ('<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n").encode()
