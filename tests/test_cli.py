@@ -9,6 +9,7 @@ import feedparser
 import pytest
 
 from tests.conftest import DATA, FeedServer, write_config
+from tests.feedcheck import CHECKS
 
 SOURCES = {
     "kabartekno": "wordpress_id.rss",
@@ -68,6 +69,8 @@ async def test_once_twice_gives_identical_bytes_and_no_duplicates(
         if path.endswith((".xml", ".opml")) and "/" in path:
             parsed = feedparser.parse(data)
             assert not parsed.bozo, (path, parsed.get("bozo_exception"))
+        if (check := CHECKS.get(path.rsplit("/", 1)[-1])) is not None:
+            assert check(data) == [], path  # valid by its spec, checked strictly
             assert len({e.id for e in parsed.entries}) == len(parsed.entries) > 0
     trump = json.loads(files["trump/feed.json"])
     titles = [i["title"] for i in trump["items"]]
