@@ -92,8 +92,11 @@ class Published:
     sources: str  # the origin of the source feeds (and so of their items' images)
 
 
-@pytest.fixture
-async def published(feed_server: FeedServer, tmp_path: Path) -> AsyncIterator[Published]:
+@pytest.fixture(params=["aggregator serve", "static hosting"])
+async def published(
+    request: pytest.FixtureRequest, feed_server: FeedServer, tmp_path: Path
+) -> AsyncIterator[Published]:
+    """The output served by our app, or by a plain static file server (no CORS, no special headers)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
     sources = {
@@ -106,9 +109,19 @@ async def published(feed_server: FeedServer, tmp_path: Path) -> AsyncIterator[Pu
     async with Service(loaded) as service:
         report = await service.once()
     assert not report.failed
+    output = loaded.settings.output_dir
+    if request.param == "static hosting":
+        application = web.Application()
+        application.router.add_static("/", output, show_index=False)
+        runner = web.AppRunner(application)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        yield Published(base, output, feed_server.base)
+        await runner.cleanup()
+        return
     async with Store(loaded.settings.database_url) as store:
         runner = await serve.start(serve.Site(lambda: loaded.config, store, Metrics()), "127.0.0.1", port)
-        yield Published(base, loaded.settings.output_dir, feed_server.base)
+        yield Published(base, output, feed_server.base)
         await runner.cleanup()
 
 
@@ -192,7 +205,7 @@ async def test_topic_page_is_inert_readable_on_a_phone_and_discoverable(
     page = await browser.new_page(viewport={"width": 375, "height": 812}, device_scale_factor=2, is_mobile=True)
     watched = Watched(foreign=(published.sources,))  # the hostile item's <img src="x"> is the source's
     watched.attach(page)
-    await page.goto(f"{published.base}trump/index.html")
+    await page.goto(f"{published.base}trump/index.html")  # by name: a static server has no index files
     await page.locator("article").first.wait_for()
     assert await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert await page.locator("link[rel=alternate]").count() == 3
@@ -202,6 +215,6 @@ async def test_topic_page_is_inert_readable_on_a_phone_and_discoverable(
     assert await hostile.locator("script, iframe, form, [onclick], [onerror], [style]").count() == 0
     assert await hostile.locator("a[href^='javascript']").count() == 0
     await page.screenshot(path=str(tmp_path / "topic-phone.png"), full_page=True)
-    await page.goto(published.base)
+    await page.goto(f"{published.base}index.html")
     assert await page.locator("details summary").count() == 3
     assert watched.problems == []

@@ -3,11 +3,13 @@
 import asyncio
 import json
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from tests.conftest import FeedServer, write_config
@@ -106,3 +108,43 @@ async def test_run_follows_each_sources_own_schedule(feed_server: FeedServer, tm
     )
     assert states["neighbour"]["next_reason"] == "interval"
     assert states["moved"]["moved_to"] == feed_server.url("feeds/new-home.rdf")
+
+
+async def test_run_serves_output_health_and_metrics(feed_server: FeedServer, tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    write_config(tmp_path, {"wire": feed_server.put_file("rdf.rdf")}, extra=f"default_interval: 1s\nport: {port}")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "aggregator", "run", "--serve", cwd=tmp_path,
+        stderr=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def ready() -> bool:
+                try:
+                    async with session.get(f"{base}/readyz") as response:
+                        return response.status == 200
+                except aiohttp.ClientError:
+                    return False
+
+            async with asyncio.timeout(30):
+                while not await ready():
+                    await asyncio.sleep(0.2)
+            await until(lambda: feed_server.hits("feeds/rdf.rdf") >= 2)
+            await until(lambda: "Parler returns online" in (tmp_path / "output/parler/embed.js").read_text())
+            async with session.get(f"{base}/metrics") as response:
+                metrics = await response.text()
+            async with session.get(f"{base}/parler/embed.js") as response:
+                assert response.status == 200
+                assert response.headers["Access-Control-Allow-Origin"] == "*"
+                assert "Parler returns online" in await response.text()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        rc = await asyncio.wait_for(process.wait(), timeout=20)
+    assert rc == 0
+    assert 'aggregator_fetches_total{result="ok"} 1.0' in metrics
+    assert 'aggregator_fetches_total{result="not_modified"}' in metrics
+    assert 'aggregator_source_consecutive_failures{source="wire"} 0.0' in metrics
