@@ -27,6 +27,8 @@ _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
 # Never text, and PostgreSQL refuses NUL in a string: a feed must not be able to break the store with them.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_IMG = re.compile(r"<img\b([^>]*)>")  # exact on nh3 output: ">" is always escaped inside attribute values
+_ATTRIBUTE_NAME = re.compile(r'\s([^\s="]+)="[^"]*"')
 _BLOCK_END = re.compile(
     r"</?(?:p|div|li|ul|ol|h[1-6]|blockquote|pre|tr|td|th|table|figure|figcaption)\b[^>]*>|<br\s*/?>", re.IGNORECASE
 )
@@ -87,13 +89,20 @@ def sanitise(fragment: str | None, base: str | None = None) -> str:
     relative: tuple[Literal["rewrite_with_base"], str] | Literal["pass_through"] = "pass_through"
     if base and urlsplit(base).scheme in _DEFAULT_PORTS:
         relative = ("rewrite_with_base", base)
-    return nh3.clean(
+    safe = nh3.clean(
         _CONTROL.sub("", fragment),
         clean_content_tags=_CLEAN_CONTENT,
         url_schemes=_URL_SCHEMES,
         url_relative=relative,
         link_rel="noopener noreferrer nofollow",
     ).strip()
+    # An image without alt text is read out by its file name; alt="" marks it decorative instead.
+    return _IMG.sub(_with_alt, safe) if "<img" in safe else safe
+
+
+def _with_alt(tag: re.Match[str]) -> str:
+    names = {name.lower() for name in _ATTRIBUTE_NAME.findall(tag.group(1))}
+    return tag.group(0) if "alt" in names else f'<img alt=""{tag.group(1)}>'
 
 
 def visible_text(safe_html: str) -> str:

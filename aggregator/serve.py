@@ -59,7 +59,11 @@ class _File:
     gzipped: bytes | None
     etag: str  # quoted, of the identity body; the gzip variant adds "-gz" inside the quotes
     last_modified: datetime
-    content_type: str
+    headers: dict[str, str]  # what every response for this file carries, ETag and encoding aside
+
+    @property
+    def etags(self) -> set[str]:
+        return {self.etag, self.etag[:-1] + '-gz"'}
 
 
 class Site:
@@ -70,7 +74,15 @@ class Site:
         self.store = store
         self.metrics = metrics
         self.config_path = config_path
-        self._files: dict[Path, tuple[tuple[int, int], _File]] = {}
+        self._files: dict[Path, tuple[tuple[int, int, int], _File]] = {}
+        self._max_age: tuple[Config, int] | None = None
+
+    def max_age(self) -> int:
+        """``max_age`` of the current config, computed once per config (it walks every source)."""
+        config = self.config()
+        if self._max_age is None or self._max_age[0] is not config:
+            self._max_age = (config, max_age(config))
+        return self._max_age[1]
 
     @property
     def root(self) -> Path:
@@ -91,19 +103,29 @@ class Site:
     def file(self, path: Path) -> _File:
         """The file's bytes and validators, read and compressed once per version (publish replaces files)."""
         stat = path.stat()
-        version = (stat.st_mtime_ns, stat.st_size)
+        version = (stat.st_mtime_ns, stat.st_size, self.max_age())  # a reload may change the max-age
         cached = self._files.get(path)
         if cached is not None and cached[0] == version:
             return cached[1]
         body = path.read_bytes()
         content_type = FEED_TYPES.get(path.name) or CONTENT_TYPES.get(path.suffix, "application/octet-stream")
         packed = gzip.compress(body, compresslevel=6, mtime=0) if len(body) > 512 else None
+        modified = datetime.fromtimestamp(int(stat.st_mtime), UTC)
+        headers = {
+            "Last-Modified": format_datetime(modified, usegmt=True),
+            "Content-Type": content_type,
+            "Cache-Control": f"public, max-age={version[2]}",
+            "X-Content-Type-Options": "nosniff",
+            "Vary": "Accept-Encoding",
+        }
+        if path.name in CROSS_ORIGIN:
+            headers["Access-Control-Allow-Origin"] = "*"
         entry = _File(
             body=body,
             gzipped=packed if packed is not None and len(packed) < len(body) else None,
             etag='"' + hashlib.sha256(body).hexdigest()[:24] + '"',
-            last_modified=datetime.fromtimestamp(int(stat.st_mtime), UTC),
-            content_type=content_type,
+            last_modified=modified,
+            headers=headers,
         )
         if len(self._files) > 4096:  # topics come and go; never let the cache grow without bound
             self._files.clear()
@@ -149,18 +171,8 @@ async def output_file(request: web.Request) -> web.StreamResponse:
         raise web.HTTPNotFound(text="not found\n")
     entry = site.file(path)
     use_gzip = entry.gzipped is not None and _accepts_gzip(request.headers.get("Accept-Encoding", ""))
-    etag = entry.etag[:-1] + '-gz"' if use_gzip else entry.etag
-    headers = {
-        "ETag": etag,
-        "Last-Modified": format_datetime(entry.last_modified, usegmt=True),
-        "Content-Type": entry.content_type,
-        "Cache-Control": f"public, max-age={max_age(site.config())}",
-        "X-Content-Type-Options": "nosniff",
-        "Vary": "Accept-Encoding",
-    }
-    if path.name in CROSS_ORIGIN:
-        headers["Access-Control-Allow-Origin"] = "*"
-    if _not_modified(request, {entry.etag, entry.etag[:-1] + '-gz"'}, entry.last_modified):
+    headers = {**entry.headers, "ETag": entry.etag[:-1] + '-gz"' if use_gzip else entry.etag}
+    if _not_modified(request, entry.etags, entry.last_modified):
         return web.Response(status=304, headers=headers)
     if use_gzip:
         headers["Content-Encoding"] = "gzip"

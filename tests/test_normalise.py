@@ -41,7 +41,7 @@ def test_sanitise_removes_everything_active() -> None:
     clean = sanitise(dirty, "https://example.com/post/")
     for bad in ("script", "onclick", "onerror", "javascript:", "iframe", "expression", "style"):
         assert bad not in clean
-    assert '<img src="https://example.com/post/a.png">' in clean
+    assert '<img alt="" src="https://example.com/post/a.png">' in clean
     assert "<p>Hi</p>" in clean
 
 
@@ -57,3 +57,13 @@ def test_redact_hides_credentials() -> None:
         "cannot reach http://***@x.example/ via https://***@y.example/?u=ftp://***@z/"
     )
     assert redact("https://example.com/a@b?c=d@e") == "https://example.com/a@b?c=d@e"
+
+
+def test_images_without_alt_text_are_marked_decorative() -> None:
+    html = sanitise(
+        '<img src="a.png"><img alt="cat" src="b.png"><img src="c.png" title="x alt=y">', "https://e.example/"
+    )
+    assert html == (
+        '<img alt="" src="https://e.example/a.png"><img alt="cat" src="https://e.example/b.png">'
+        '<img alt="" src="https://e.example/c.png" title="x alt=y">'
+    )
