@@ -26,6 +26,8 @@ class Item:
     updated: datetime | None
     topics: tuple[str, ...]
     content_hash: str  # changes only when what we publish about the item changes
+    title_key: str | None = None  # the headline reduced to words, hashed (near-duplicates)
+    lead_key: str | None = None  # the first words of its text, hashed (near-duplicates)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import unicodedata
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -125,6 +126,12 @@ def plain_text(fragment: str | None) -> str:
     if "<" not in fragment and "&" not in fragment:
         return _SPACE.sub(" ", fragment).strip()
     return visible_text(sanitise(fragment))
+
+
+def fold(text: str) -> str:
+    """Case and diacritics folded, for matching: "Aplicación" and "APLICACION" become "aplicacion"."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
 
 
 _USERINFO = re.compile(r"(?<=://)[^\s/?#@]*@")

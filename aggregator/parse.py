@@ -66,7 +66,9 @@ def _item(entry: Any, source: str, base: str, rules: tag.Rules) -> Item:
     author = normalise.plain_text(entry.get("author")) or None
     guid = normalise.plain_text(entry.get("id")) or None
     key = dedupe.item_key(guid, canonical, title, published)
-    text = tag.match_text(title, [normalise.visible_text(summary), normalise.visible_text(content)], categories)
+    visible = [normalise.visible_text(summary), normalise.visible_text(content)]
+    text = tag.match_text(title, visible, categories)
+    title_key, lead_key = dedupe.near_keys(title, visible[1] or visible[0])
     return Item(
         source=source,
         key=key,
@@ -85,6 +87,8 @@ def _item(entry: Any, source: str, base: str, rules: tag.Rules) -> Item:
             title, link, summary, content, author, "\x1e".join(categories),
             published.isoformat() if published else None, updated.isoformat() if updated else None,
         ),
+        title_key=title_key,
+        lead_key=lead_key,
     )  # fmt: skip
 
 

@@ -21,7 +21,7 @@ from aggregator.store import Store
 log = logging.getLogger(__name__)
 
 #: Part of every body hash: bump it when parsing changes, so unchanged bodies are parsed again once.
-PARSE_VERSION = b"3\n"
+PARSE_VERSION = b"4\n"
 
 
 def rule_specs(config: Config) -> tuple[tag.RuleSpec, ...]:

@@ -10,7 +10,7 @@ import asyncio
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -114,8 +114,12 @@ items = Table(
     Column("updated", UTCDateTime),
     Column("content_hash", String(40), nullable=False),
     Column("first_seen", UTCDateTime, nullable=False),
+    Column("title_key", String(40)),
+    Column("lead_key", String(40)),
     UniqueConstraint("source", "key", name="uq_items_source_key"),
     Index("ix_items_cluster", "cluster"),
+    Index("ix_items_title_key", "title_key"),
+    Index("ix_items_lead_key", "lead_key"),
 )
 
 item_topics = Table(
@@ -141,7 +145,9 @@ meta = Table(
 )
 
 _STATE_COLUMNS = tuple(sources.c.keys())
-_ITEM_FIELDS = ("guid", "link", "cluster", "title", "summary", "content", "author", "published", "updated")
+_ITEM_FIELDS = (
+    "guid", "link", "cluster", "title", "summary", "content", "author", "published", "updated", "title_key", "lead_key",
+)  # fmt: skip
 
 
 def _row(item: Item) -> dict[str, Any]:
@@ -251,6 +257,7 @@ class Store:
             changed = [item for item in batch if item.key in existing and existing[item.key][1] != item.content_hash]
             if not fresh and not changed:
                 return StoreResult()
+            fresh = await self._join_stories(conn, fresh)
             touched: set[str] = set()
             memberships: list[dict[str, Any]] = []
             if fresh:
@@ -262,7 +269,9 @@ class Store:
                 changed_ids = [existing[item.key][0] for item in changed]
                 touched |= await self._topics_of(conn, changed_ids)
                 for item in changed:
-                    await conn.execute(update(items).where(items.c.id == existing[item.key][0]).values(**_row(item)))
+                    values = _row(item)
+                    del values["cluster"]  # an edit never moves an item out of the story it was filed with
+                    await conn.execute(update(items).where(items.c.id == existing[item.key][0]).values(**values))
                 await conn.execute(delete(item_topics).where(item_topics.c.item_id.in_(changed_ids)))
                 memberships += [{"item_id": existing[it.key][0], "topic": t} for it in changed for t in it.topics]
             if memberships:
@@ -278,6 +287,35 @@ class Store:
                 )
                 touched |= set((await conn.execute(query)).scalars())
         return StoreResult(new=len(fresh), updated=len(changed), topics=frozenset(touched))
+
+    @staticmethod
+    async def _join_stories(conn: AsyncConnection, fresh: list[Item]) -> list[Item]:
+        """New items whose link starts no known story may be syndicated copies of one: file them with it."""
+        clusters = list({item.cluster for item in fresh})
+        known: set[str] = set()
+        for chunk in _chunks(clusters):
+            known |= set((await conn.execute(select(items.c.cluster).where(items.c.cluster.in_(chunk)))).scalars())
+        orphans = [item for item in fresh if item.cluster not in known and (item.title_key or item.lead_key)]
+        if not orphans:
+            return fresh
+        pool: dict[str, dict[tuple[str, str], Item]] = defaultdict(dict)  # near key -> candidates
+        for column, keys in (
+            (items.c.title_key, {i.title_key for i in orphans}),
+            (items.c.lead_key, {i.lead_key for i in orphans}),
+        ):
+            for chunk in _chunks([k for k in keys if k]):
+                for row in (await conn.execute(select(items).where(column.in_(chunk)))).mappings():
+                    candidate = _item(row, ())
+                    for key in (candidate.title_key, candidate.lead_key):
+                        if key:
+                            pool[key][(candidate.source, candidate.key)] = candidate
+        joined = {}
+        for item in orphans:
+            candidates = {**pool.get(item.title_key or "", {}), **pool.get(item.lead_key or "", {})}
+            match = dedupe.near_duplicate(dedupe.copy_of(item), map(dedupe.copy_of, candidates.values()))
+            if match is not None:
+                joined[item.key] = replace(item, cluster=match.cluster)
+        return [joined.get(item.key, item) for item in fresh]
 
     @staticmethod
     async def _topics_of(conn: AsyncConnection, ids: Sequence[int]) -> set[str]:
@@ -365,6 +403,8 @@ def _item(row: Any, topic_names: Iterable[str]) -> Item:
         updated=row["updated"],
         topics=tuple(sorted(topic_names)),
         content_hash=row["content_hash"],
+        title_key=row["title_key"],
+        lead_key=row["lead_key"],
     )
 
 
@@ -384,6 +424,10 @@ def _add_new_columns(conn: Connection) -> None:
                 raise StoreError(f"the database needs a migration for {table.name}.{column.name}")
             kind = column.type.compile(dialect=conn.dialect)
             conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+        indexes = {index["name"] for index in inspector.get_indexes(table.name)}
+        for index in table.indexes:
+            if index.name not in indexes:
+                index.create(conn)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Column, MetaData, Table, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from aggregator import dedupe
 from aggregator.models import Item, SourceState
 from aggregator.store import Store, sources
 
@@ -144,3 +145,24 @@ async def test_a_database_from_the_previous_release_gains_the_new_columns(databa
         again = await store.state("a")
         assert again is not None
         assert (again.fetch_url, again.feed_ttl) == ("https://b.example/feed", 3600.0)
+
+
+async def test_a_syndicated_copy_joins_the_story_it_copies(database_url: str) -> None:
+    text = (
+        "Kementerian Kominfo meminta platform media sosial menindak akun penyebar hoaks menjelang pemilu "
+        "dalam rapat koordinasi di Jakarta pada Senin pagi bersama perwakilan Twitter dan TikTok."
+    )
+
+    def story(source: str, key: str, title: str, hours: int) -> Item:
+        base = item(source, key, f"{source}.example/{key}", hours=hours)
+        title_key, lead_key = dedupe.near_keys(title, text)
+        return replace(base, title=title, content=f"<p>{text}</p>", title_key=title_key, lead_key=lead_key)
+
+    async with Store(database_url) as store:
+        await store.store_items("a", [story("a", "1", "Kominfo Minta Platform Tindak Akun Hoaks", 0)], SEEN)
+        copy = story("b", "9", "BREAKING: Kominfo Minta Platform Tindak Akun Hoaks", 2)
+        await store.store_items("b", [copy], SEEN)
+        later = story("c", "5", "Kominfo Minta Platform Tindak Akun Hoaks", 24 * 5)  # another story, days later
+        await store.store_items("c", [later], SEEN)
+        published = await store.topic_items("trump", 10)
+    assert [(p.item.source, [o.source for o in p.also]) for p in published] == [("c", []), ("a", ["b"])]
