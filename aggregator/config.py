@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
@@ -70,9 +70,17 @@ def _http_url(value: str) -> str:
 
 
 def _keywords(value: list[str]) -> list[str]:
+    from aggregator import tag
+
     cleaned = [k.strip() for k in value]
-    if any(not k for k in cleaned):
+    if any(not k or k == tag.REGEX_PREFIX for k in cleaned):
         raise ValueError("a keyword is empty: remove it or write the word to match")
+    for keyword in cleaned:
+        if keyword.startswith(tag.REGEX_PREFIX) and (error := tag.regex_error(keyword[len(tag.REGEX_PREFIX) :])):
+            raise ValueError(
+                f"{keyword!r} is not a regular expression RE2 accepts ({error}); RE2 has no backreferences "
+                "or lookarounds, so that matching stays linear in the text"
+            )
     return cleaned
 
 
@@ -127,15 +135,21 @@ class Source(_Model):
     tags: list[str] = []
 
 
+Field_ = Literal["title", "summary", "content", "categories", "author", "link"]
+
+
 class Match(_Model):
     any: Keywords = []
     all: Keywords = []
     none: Keywords = []
+    fields: list[Field_] = ["title", "summary", "content", "categories"]
 
     @model_validator(mode="after")
     def _not_empty(self) -> Match:
         if not self.any and not self.all:
             raise ValueError("a topic needs keywords under 'any' or 'all', e.g. any: [\"Trump\"]")
+        if not self.fields:
+            raise ValueError("'fields' is empty: list where to look, e.g. [title, summary, content]")
         return self
 
 
@@ -143,7 +157,18 @@ class Topic(_Model):
     name: Slug
     title: str
     description: str = ""
-    match: Match
+    match: Match | None = None
+    sources: list[str] = []  # only items from these sources
+    tags: list[str] = []  # only items from sources with one of these tags
+    include: list[str] = []  # also every item of these topics
+
+    @model_validator(mode="after")
+    def _matches_something(self) -> Topic:
+        if self.match is None and not self.include:
+            raise ValueError("a topic needs 'match' (keywords) or 'include' (other topics), or both")
+        if self.name in self.include:
+            raise ValueError(f"topic {self.name!r} includes itself")
+        return self
 
 
 class Config(_Model):
@@ -258,6 +283,7 @@ def parse(text: str, file: str = "feeds.yaml") -> tuple[Config, list[str]]:
         for error in exc.errors():
             problems.append(f"{file}:{_line_of(tuple(error['loc']), lines)}: {_describe(dict(error), data)}")
         return Config(), problems
+    problems += _cross_references(config, lines, file)
     if not config.settings.allow_private_networks:
         for i, source in enumerate(config.sources):
             host = urlsplit(source.url).hostname or ""
@@ -267,6 +293,28 @@ def parse(text: str, file: str = "feeds.yaml") -> tuple[Config, list[str]]:
                     f"address ({host}); set settings.allow_private_networks: true if that is intended"
                 )
     return config, problems
+
+
+def _cross_references(config: Config, lines: Lines, file: str) -> list[str]:
+    """Names a topic uses that nothing defines: misspelt sources, tags and topics."""
+    problems = []
+    sources = {s.name for s in config.sources}
+    tags = {t for s in config.sources for t in s.tags}
+    topics = {t.name for t in config.topics}
+    for i, topic in enumerate(config.topics):
+        for key, known, kind in (
+            ("sources", sources, "source"),
+            ("tags", tags, "source tag"),
+            ("include", topics, "topic"),
+        ):
+            for j, name in enumerate(getattr(topic, key)):
+                if name not in known:
+                    line = _line_of(("topics", i, key, j), lines)
+                    hint = f"; known: {', '.join(sorted(known))}" if known else ""
+                    problems.append(
+                        f"{file}:{line}: topic {topic.name!r} names the {kind} {name!r}, which is not defined{hint}"
+                    )
+    return problems
 
 
 def _resolve(config: Config, base: Path) -> Config:

@@ -45,7 +45,7 @@ def _detail_base(entry: Any, field: str, default: str) -> str:
     return str(base) if base else default
 
 
-def _item(entry: Any, source: str, base: str, rules: tag.Rules) -> Item:
+def _item(entry: Any, source: str, source_tags: tuple[str, ...], base: str, rules: tag.Rules) -> Item:
     entry_base = _detail_base(entry, "title_detail", base)
     link = normalise.clean_link(entry.get("link"), base)
     canonical = normalise.canonical_link(link)
@@ -67,7 +67,7 @@ def _item(entry: Any, source: str, base: str, rules: tag.Rules) -> Item:
     guid = normalise.plain_text(entry.get("id")) or None
     key = dedupe.item_key(guid, canonical, title, published)
     visible = [normalise.visible_text(summary), normalise.visible_text(content)]
-    text = tag.match_text(title, visible, categories)
+    fields = tag.item_fields(title, visible[0], visible[1], categories, author, link)
     title_key, lead_key = dedupe.near_keys(title, visible[1] or visible[0])
     return Item(
         source=source,
@@ -82,7 +82,7 @@ def _item(entry: Any, source: str, base: str, rules: tag.Rules) -> Item:
         categories=categories,
         published=published,
         updated=updated,
-        topics=tag.topics_for(text, rules),
+        topics=tag.topics_for(fields, source, source_tags, rules),
         content_hash=dedupe.content_hash(
             title, link, summary, content, author, "\x1e".join(categories),
             published.isoformat() if published else None, updated.isoformat() if updated else None,
@@ -124,7 +124,12 @@ def _cut_off(bozo: object, body: bytes) -> bool:
 
 
 def parse_body(
-    body: bytes, url: str, content_type: str | None, source: str, rules: tuple[tag.RuleSpec, ...]
+    body: bytes,
+    url: str,
+    content_type: str | None,
+    source: str,
+    source_tags: tuple[str, ...],
+    rules: tuple[tag.RuleSpec, ...],
 ) -> tuple[ParsedFeed | None, str | None]:
     """Parse one response; returns (feed, None) or (None, a message for the maintainer)."""
     import feedparser  # here, not at the top: a run where every feed answers 304 never pays for it
@@ -156,7 +161,7 @@ def parse_body(
         warning = f"the feed is cut off before its end ({bozo}); {len(entries)} complete items were read"
     elif bozo is not None and not isinstance(bozo, feedparser.CharacterEncodingOverride):
         warning = f"the feed is not well-formed ({bozo}); {len(entries)} items were read anyway"
-    items = tuple(_item(entry, source, base, compiled) for entry in entries)
+    items = tuple(_item(entry, source, source_tags, base, compiled) for entry in entries)
     return (
         ParsedFeed(
             title=normalise.plain_text(feed.get("title")),
@@ -190,12 +195,20 @@ class Parser:
         return self._pool
 
     async def parse(
-        self, body: bytes, url: str, content_type: str | None, source: str, rules: tuple[tag.RuleSpec, ...]
+        self,
+        body: bytes,
+        url: str,
+        content_type: str | None,
+        source: str,
+        source_tags: tuple[str, ...],
+        rules: tuple[tag.RuleSpec, ...],
     ) -> ParsedFeed:
         loop = asyncio.get_running_loop()
         pool = self._executor()
         try:
-            feed, error = await loop.run_in_executor(pool, parse_body, body, url, content_type, source, rules)
+            feed, error = await loop.run_in_executor(
+                pool, parse_body, body, url, content_type, source, source_tags, rules
+            )
         except BrokenProcessPool as exc:
             # A worker died (killed, out of memory): start a fresh pool for the next feeds.
             if self._pool is pool:

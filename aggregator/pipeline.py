@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from aggregator import dedupe, logs, schedule, tag
 from aggregator.config import Config, Source
@@ -25,7 +26,16 @@ PARSE_VERSION = b"4\n"
 
 
 def rule_specs(config: Config) -> tuple[tag.RuleSpec, ...]:
-    return tuple((t.name, tuple(t.match.any), tuple(t.match.all), tuple(t.match.none)) for t in config.topics)
+    specs = []
+    for t in config.topics:
+        terms: dict[str, Any] = {}
+        if t.match is not None:
+            m = t.match
+            terms = {"any": tuple(m.any), "all": tuple(m.all), "none": tuple(m.none), "fields": tuple(m.fields)}
+        specs.append(
+            tag.RuleSpec(t.name, **terms, sources=tuple(t.sources), tags=tuple(t.tags), include=tuple(t.include))
+        )
+    return tuple(specs)
 
 
 def policy(config: Config, source: Source) -> schedule.Policy:
@@ -175,7 +185,9 @@ class Pipeline:
             outcome = Outcome.ERROR if state.error else Outcome.NOT_MODIFIED
             return replace(common, outcome=outcome, error=state.error, warning=state.warning, body_hash=body_hash)
         try:
-            feed = await self.parser.parse(response.body, response.url, response.content_type, source.name, self.rules)
+            feed = await self.parser.parse(
+                response.body, response.url, response.content_type, source.name, tuple(source.tags), self.rules
+            )
         except ParseError as exc:
             return replace(common, outcome=Outcome.ERROR, error=exc.message, body_hash=body_hash)
         stored = await self.store.store_items(source.name, dedupe.collapse_repeats(feed.items), now)

@@ -9,14 +9,19 @@ import pytest
 from aggregator.errors import ParseError
 from aggregator.models import ParsedFeed
 from aggregator.parse import Parser, parse_body
+from aggregator.tag import RuleSpec
 
 DATA = Path(__file__).parent / "data"
-RULES = (("trump", ("Trump",), (), ()), ("parler", ("Parler",), (), ()), ("snapchat", ("Snapchat",), (), ()))
+RULES = (
+    RuleSpec("trump", any=("Trump",)),
+    RuleSpec("parler", any=("Parler",)),
+    RuleSpec("snapchat", any=("Snapchat",)),
+)
 URL = "https://host.example/feed/"
 
 
 def parse(name: str, content_type: str | None = None, url: str = URL) -> ParsedFeed:
-    feed, error = parse_body((DATA / name).read_bytes(), url, content_type, "src", RULES)
+    feed, error = parse_body((DATA / name).read_bytes(), url, content_type, "src", (), RULES)
     assert error is None
     assert feed is not None
     return feed
@@ -128,7 +133,9 @@ def test_malformed_xml_is_salvaged_with_a_warning() -> None:
 
 
 def test_html_page_is_an_error_naming_the_real_feed() -> None:
-    feed, error = parse_body((DATA / "page.html").read_bytes(), "https://kabartekno.example/", "text/html", "s", RULES)
+    feed, error = parse_body(
+        (DATA / "page.html").read_bytes(), "https://kabartekno.example/", "text/html", "s", (), RULES
+    )
     assert feed is None
     assert error is not None
     assert "HTML page, not a feed" in error
@@ -137,26 +144,26 @@ def test_html_page_is_an_error_naming_the_real_feed() -> None:
 
 @pytest.mark.parametrize("body", [b"", b"   \n"])
 def test_empty_body_is_an_error(body: bytes) -> None:
-    feed, error = parse_body(body, URL, "application/rss+xml", "s", RULES)
+    feed, error = parse_body(body, URL, "application/rss+xml", "s", (), RULES)
     assert feed is None
     assert error == "the server answered with an empty body instead of a feed"
 
 
 def test_a_body_that_looks_like_a_path_or_url_is_never_opened() -> None:
-    feed, error = parse_body(b"/etc/passwd", URL, None, "s", RULES)
+    feed, error = parse_body(b"/etc/passwd", URL, None, "s", (), RULES)
     assert feed is None
     assert error is not None
-    feed, error = parse_body(b"http://127.0.0.1:9/feed", URL, None, "s", RULES)
+    feed, error = parse_body(b"http://127.0.0.1:9/feed", URL, None, "s", (), RULES)
     assert feed is None
 
 
 async def test_parser_pool_parses_off_the_event_loop_and_reports_errors() -> None:
     parser = Parser(workers=1)
     try:
-        feed = await parser.parse((DATA / "rdf.rdf").read_bytes(), URL, None, "src", RULES)
+        feed = await parser.parse((DATA / "rdf.rdf").read_bytes(), URL, None, "src", (), RULES)
         assert len(feed.items) == 2
         with pytest.raises(ParseError) as caught:
-            await parser.parse(b"", URL, None, "src", RULES)
+            await parser.parse(b"", URL, None, "src", (), RULES)
         assert caught.value.source == "src"
     finally:
         parser.close()
@@ -176,7 +183,7 @@ def test_windows_1252_bytes_declared_utf8_are_decoded() -> None:
 
 
 def test_entity_declarations_are_refused() -> None:
-    feed, error = parse_body((DATA / "entity_bomb.rss").read_bytes(), URL, None, "s", RULES)
+    feed, error = parse_body((DATA / "entity_bomb.rss").read_bytes(), URL, None, "s", (), RULES)
     assert feed is None
     assert error is not None
     assert "declares XML entities" in error
@@ -190,7 +197,7 @@ def test_a_plain_doctype_is_fine() -> None:
             b"<rdf:RDF", b'<!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" "x.dtd">\n<rdf:RDF', 1
         )
     )
-    feed, error = parse_body(body, URL, None, "s", RULES)
+    feed, error = parse_body(body, URL, None, "s", (), RULES)
     assert error is None
     assert feed is not None
     assert len(feed.items) == 2
@@ -205,7 +212,7 @@ def test_language_is_a_tag_or_nothing(declared: str, expected: str | None) -> No
         .read_bytes()
         .replace(b"<language>es</language>", f"<language>{declared}</language>".encode())
     )
-    feed, _ = parse_body(body, URL, None, "s", RULES)
+    feed, _ = parse_body(body, URL, None, "s", (), RULES)
     assert feed is not None
     assert feed.language == expected
 
@@ -216,15 +223,15 @@ async def test_a_dead_worker_fails_one_feed_and_the_pool_recovers() -> None:
 
     parser = Parser(workers=1)
     try:
-        await parser.parse((DATA / "rdf.rdf").read_bytes(), URL, None, "src", RULES)
+        await parser.parse((DATA / "rdf.rdf").read_bytes(), URL, None, "src", (), RULES)
         pool = parser._pool
         assert pool is not None
         for pid in list(pool._processes):  # type: ignore[attr-defined]
             os.kill(pid, signal.SIGKILL)
         with pytest.raises(ParseError) as caught:
-            await parser.parse((DATA / "rdf.rdf").read_bytes(), URL, None, "src", RULES)
+            await parser.parse((DATA / "rdf.rdf").read_bytes(), URL, None, "src", (), RULES)
         assert "parser process died" in caught.value.message
-        feed = await parser.parse((DATA / "rdf.rdf").read_bytes(), URL, None, "src", RULES)
+        feed = await parser.parse((DATA / "rdf.rdf").read_bytes(), URL, None, "src", (), RULES)
         assert len(feed.items) == 2
     finally:
         parser.close()

@@ -107,9 +107,10 @@ async def test_control_characters_from_a_feed_are_stored(database_url: str) -> N
     from pathlib import Path
 
     from aggregator.parse import parse_body
+    from aggregator.tag import RuleSpec
 
     body = (Path(__file__).parent / "data" / "control_chars.rss").read_bytes()
-    feed, error = parse_body(body, "https://nul.example/feed", None, "nul", (("trump", ("Trump",), (), ()),))
+    feed, error = parse_body(body, "https://nul.example/feed", None, "nul", (), (RuleSpec("trump", any=("Trump",)),))
     assert error is None
     assert feed is not None
     [parsed] = feed.items

@@ -1,46 +1,104 @@
+"""Topic rules: whole words, folded case and diacritics, any/all/none, regexes, fields, sources, combined topics."""
+
 import pytest
 
-from aggregator.tag import compile_rules, topics_for
+from aggregator.tag import RuleSpec, compile_rules, item_fields, topics_for
 
-RULES = compile_rules((("trump", ("Trump", "Donald Trump"), (), ()),))
+
+def spec(topic: str, *any_: str, **extra: tuple[str, ...]) -> RuleSpec:
+    return RuleSpec(topic, any=any_, **extra)  # type: ignore[arg-type]
+
+
+def topics(text: str, rules: object, source: str = "s", tags: tuple[str, ...] = ()) -> tuple[str, ...]:
+    return topics_for(item_fields(text, "", "", (), None, None), source, tags, rules)  # type: ignore[arg-type]
+
+
+RULES = compile_rules((spec("trump", "Trump", "Donald Trump"),))
 
 
 @pytest.mark.parametrize(
-    "text", ["Trump speaks", "TRUMP", "Trump's plan", "Donald Trump", "kata Trump-nya", "(trump)", "«Trump»"]
+    "text", ["Trump speaks", "TRUMP", "Trump's plan", "Donald Trump", "kata Trump-nya", "(trump)", "«Trump»", "trümp"]
 )
 def test_whole_word_matches(text: str) -> None:
-    assert topics_for(text, RULES) == ("trump",)
+    assert topics(text, RULES) == ("trump",)
 
 
 @pytest.mark.parametrize("text", ["Trumpet solo", "trumpeters", "Trumpf laser", "@realDonaldTrump", "ÜberTrump"])
 def test_no_match_inside_words(text: str) -> None:
-    assert topics_for(text, RULES) == ()
+    assert topics(text, RULES) == ()
 
 
 def test_any_all_none_combine_as_named() -> None:
     rules = compile_rules(
-        (
-            ("ban", ("Parler", "Twitter"), ("blokir",), ("review",)),
-            ("phrase", ("Snap Inc",), (), ()),
-        )
+        (RuleSpec("ban", any=("Parler", "Twitter"), all=("blokir",), none=("review",)), spec("phrase", "Snap Inc"))
     )
-    assert topics_for("Twitter blokir akun", rules) == ("ban",)
-    assert topics_for("Twitter tanpa kata kunci", rules) == ()
-    assert topics_for("Parler blokir, review lengkap", rules) == ()
-    assert topics_for("Snap   Inc said", rules) == ("phrase",)
+    assert topics("Twitter blokir akun", rules) == ("ban",)
+    assert topics("Twitter tanpa kata kunci", rules) == ()
+    assert topics("Parler blokir, review lengkap", rules) == ()
+    assert topics("Snap   Inc said", rules) == ("phrase",)
 
 
-def test_unicode_keywords() -> None:
-    rules = compile_rules((("cafe", ("café",), (), ()),))
-    assert topics_for("Un CAFÉ solo", rules) == ("cafe",)
-    assert topics_for("cafés", rules) == ()
+def test_case_and_diacritics_fold_both_ways() -> None:
+    rules = compile_rules((spec("app", "aplicación"), spec("cafe", "cafe")))
+    assert topics("La APLICACION de Trump", rules) == ("app",)
+    assert topics("la aplicación", rules) == ("app",)
+    assert topics("Un CAFÉ solo", rules) == ("cafe",)
+    assert topics("cafés", rules) == ()
+
+
+def test_scripts_without_spaces_match_inside_text() -> None:
+    rules = compile_rules((spec("trump", "特朗普"), spec("thai", "ทรัมป์")))
+    assert topics("美国前总统特朗普今天表示", rules) == ("trump",)
+    assert topics("อดีตประธานาธิบดีทรัมป์กล่าว", rules) == ("thai",)
 
 
 def test_phrases_count_for_the_keywords_inside_them() -> None:
     rules = compile_rules(
-        (("trump", ("Trump",), (), ()), ("donald", ("Donald Trump",), (), ()), ("snap", ("Snap",), (), ()),
-         ("snapinc", ("Snap Inc",), (), ()), ("bc", ("B C",), (), ()), ("ab", ("A B",), (), ()))
+        (spec("trump", "Trump"), spec("donald", "Donald Trump"), spec("snap", "Snap"), spec("snapinc", "Snap Inc"),
+         spec("bc", "B C"), spec("ab", "A B"))
     )  # fmt: skip
-    assert topics_for("Donald Trump", rules) == ("trump", "donald")
-    assert topics_for("Snap Inc.", rules) == ("snap", "snapinc")
-    assert topics_for("x A B C y", rules) == ("bc", "ab")
+    assert topics("Donald Trump", rules) == ("trump", "donald")
+    assert topics("Snap Inc.", rules) == ("snap", "snapinc")
+    assert topics("x A B C y", rules) == ("bc", "ab")
+
+
+def test_regular_expressions_run_in_linear_time() -> None:
+    rules = compile_rules(
+        (RuleSpec("model", any=(r"re:\biphone\s*1[2-5]\b",), none=(r"re:(a+)+$",)), spec("plain", "iPhone"))
+    )
+    assert topics("Apple iPhone 13 Pro", rules) == ("model", "plain")
+    assert topics("Apple iPhone 11", rules) == ("plain",)
+    assert topics("iphone 12 " + "a" * 50_000 + "!", rules) == ("model", "plain")  # no catastrophic backtracking
+
+
+def test_fields_choose_where_to_look() -> None:
+    rules = compile_rules(
+        (
+            spec("by-author", "Rina", fields=("author",)),
+            spec("in-link", "parler", fields=("link",)),
+            spec("any", "Rina"),
+        )
+    )
+    fields = item_fields("Judul", "", "", (), "Rina Kartika", "https://x.example/2021/parler-kembali")
+    assert topics_for(fields, "s", (), rules) == ("by-author", "in-link")
+    assert topics_for(item_fields("Rina menulis", "", "", (), None, None), "s", (), rules) == ("any",)
+
+
+def test_topics_restricted_to_sources_or_tags() -> None:
+    rules = compile_rules(
+        (spec("local", "Trump", sources=("telset",)), spec("english", "Trump", tags=("en",)), spec("all", "Trump"))
+    )
+    assert topics("Trump", rules, "telset", ("id",)) == ("local", "all")
+    assert topics("Trump", rules, "wire", ("en",)) == ("english", "all")
+    assert topics("Trump", rules, "other", ()) == ("all",)
+
+
+def test_a_topic_can_combine_others() -> None:
+    rules = compile_rules(
+        (RuleSpec("social", include=("apps",)), spec("twitter", "Twitter"), spec("tiktok", "TikTok"),
+         RuleSpec("apps", include=("twitter", "tiktok")), spec("own", "Parler", include=("twitter",)))
+    )  # fmt: skip
+    assert topics("TikTok ban", rules) == ("social", "tiktok", "apps")
+    assert topics("Twitter", rules) == ("social", "twitter", "apps", "own")
+    assert topics("Parler", rules) == ("own",)
+    assert topics("nothing", rules) == ()
