@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from aggregator import PROJECT_URL, __version__
+from aggregator import PROJECT_URL, __version__, tag
 from aggregator.errors import ConfigError
 from aggregator.normalise import redact
 
@@ -70,8 +70,6 @@ def _http_url(value: str) -> str:
 
 
 def _keywords(value: list[str]) -> list[str]:
-    from aggregator import tag
-
     cleaned = [k.strip() for k in value]
     if any(not k or k == tag.REGEX_PREFIX for k in cleaned):
         raise ValueError("a keyword is empty: remove it or write the word to match")
@@ -184,6 +182,18 @@ class Config(_Model):
 
     def interval(self, source: Source) -> float:
         return source.interval if source.interval is not None else self.settings.default_interval
+
+    def rule_specs(self) -> tuple[tag.RuleSpec, ...]:
+        """The topics' rules as plain data, for the tagger (in parse workers and re-tagging)."""
+        specs = []
+        for t in self.topics:
+            terms: dict[str, Any] = {}
+            if t.match is not None:
+                m = t.match
+                terms = {"any": tuple(m.any), "all": tuple(m.all), "none": tuple(m.none), "fields": tuple(m.fields)}
+            restrict = {"sources": tuple(t.sources), "tags": tuple(t.tags), "include": tuple(t.include)}
+            specs.append(tag.RuleSpec(t.name, **terms, **restrict))
+        return tuple(specs)
 
 
 @dataclass(frozen=True)

@@ -128,10 +128,16 @@ def plain_text(fragment: str | None) -> str:
     return visible_text(sanitise(fragment))
 
 
+#: The combining diacritical marks of Latin, Greek and Cyrillic letters (accents, cedillas, umlauts...);
+#: not every nonspacing mark, since Thai and Indic scripts write vowels with those.
+_DIACRITICS = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+
+
 def fold(text: str) -> str:
     """Case and diacritics folded, for matching: "Aplicación" and "APLICACION" become "aplicacion"."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    if text.isascii():
+        return text.casefold()
+    return _DIACRITICS.sub("", unicodedata.normalize("NFKD", text)).casefold()
 
 
 _USERINFO = re.compile(r"(?<=://)[^\s/?#@]*@")

@@ -8,9 +8,8 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
 
-from aggregator import dedupe, logs, schedule, tag
+from aggregator import dedupe, logs, schedule
 from aggregator.config import Config, Source
 from aggregator.errors import FetchError, ParseError, SourceError
 from aggregator.fetch import Fetcher
@@ -23,19 +22,6 @@ log = logging.getLogger(__name__)
 
 #: Part of every body hash: bump it when parsing changes, so unchanged bodies are parsed again once.
 PARSE_VERSION = b"4\n"
-
-
-def rule_specs(config: Config) -> tuple[tag.RuleSpec, ...]:
-    specs = []
-    for t in config.topics:
-        terms: dict[str, Any] = {}
-        if t.match is not None:
-            m = t.match
-            terms = {"any": tuple(m.any), "all": tuple(m.all), "none": tuple(m.none), "fields": tuple(m.fields)}
-        specs.append(
-            tag.RuleSpec(t.name, **terms, sources=tuple(t.sources), tags=tuple(t.tags), include=tuple(t.include))
-        )
-    return tuple(specs)
 
 
 def policy(config: Config, source: Source) -> schedule.Policy:
@@ -102,7 +88,7 @@ class Pipeline:
         self.fetcher = fetcher
         self.parser = parser
         self.store = store
-        self.rules = rule_specs(config)
+        self.rules = config.rule_specs()
         self.on_update = on_update  # metrics, in ``run``
 
     async def update(self, source: Source, state: SourceState | None) -> tuple[UpdateResult, SourceState]:

@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from aggregator import config as config_module
-from aggregator import logs
+from aggregator import logs, retag
 from aggregator.config import Config, LoadedConfig, Source
 from aggregator.errors import ConfigError
 from aggregator.fetch import Fetcher
@@ -145,9 +145,10 @@ class Service:
                 raise ConfigError([f"{self.loaded.path}: no source named {only!r}"]) from None
         else:
             sources = [s for s in self.config.sources if s.enabled]
+        retagged = await retag.retag_if_changed(self.store, self.config)
         results = await self.update(sources, progress)
         changed = set().union(*(r.topics for r in results)) if results else set()
-        report = await self.publisher.publish(changed)
+        report = await self.publisher.publish(changed | (retagged.topics if retagged else set()))
         return OnceReport(results, report, await self.store.item_count())
 
 
@@ -184,7 +185,8 @@ class Runner:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self.stop.set)
-            await service.publisher.publish()
+            retagged = await retag.retag_if_changed(service.store, service.config)
+            await service.publisher.publish(retagged.topics if retagged else ())
             site = None
             settings = service.config.settings
             if self.serve or (self.serve is None and settings.serve):
@@ -306,5 +308,6 @@ class Runner:
             return
         self.service.reconfigure(loaded)
         await self._schedule(scheduler)
-        await self.service.publisher.publish()
+        retagged = await retag.retag_if_changed(self.service.store, self.service.config)
+        await self.service.publisher.publish(retagged.topics if retagged else ())
         logs.event(log, "config.reloaded", sources=len(loaded.config.sources), topics=len(loaded.config.topics))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -373,6 +373,40 @@ class Store:
         async with self._write, self.engine.begin() as conn:
             await conn.execute(delete(topics).where(topics.c.name.in_(list(values))))
             await conn.execute(insert(topics), [{"name": k, "fingerprint": v} for k, v in values.items()])
+
+    # --- all items: export and re-tagging --------------------------------------------------------------
+
+    async def all_items(self, chunk: int = 2000) -> AsyncIterator[list[tuple[int, Item]]]:
+        """Every stored item with its id, in chunks (memory stays flat however large the store)."""
+        last = 0
+        while True:
+            async with self.engine.connect() as conn:
+                rows = (
+                    (await conn.execute(select(items).where(items.c.id > last).order_by(items.c.id).limit(chunk)))
+                    .mappings()
+                    .all()
+                )
+                if not rows:
+                    return
+                ids = [row["id"] for row in rows]
+                memberships: defaultdict[int, list[str]] = defaultdict(list)
+                query = select(item_topics.c.item_id, item_topics.c.topic).where(item_topics.c.item_id.in_(ids))
+                for item_id, topic in await conn.execute(query):
+                    memberships[item_id].append(topic)
+            yield [(row["id"], _item(row, memberships[row["id"]])) for row in rows]
+            last = ids[-1]
+
+    async def set_topics(self, changes: Sequence[tuple[int, Sequence[str]]]) -> None:
+        """Replace the topics of these items (one transaction)."""
+        if not changes:
+            return
+        async with self._write, self.engine.begin() as conn:
+            ids = [item_id for item_id, _ in changes]
+            for chunk in _chunks(ids):
+                await conn.execute(delete(item_topics).where(item_topics.c.item_id.in_(chunk)))
+            rows = [{"item_id": item_id, "topic": t} for item_id, topics in changes for t in topics]
+            if rows:
+                await conn.execute(insert(item_topics), rows)
 
     # --- facts about the whole store -----------------------------------------------------------------
 

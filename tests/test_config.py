@@ -109,3 +109,53 @@ def test_load_raises_with_every_problem(tmp_path: Path) -> None:
         config.load(path)
     assert len(caught.value.problems) == 2
     assert all(p.startswith(f"{path}:") for p in caught.value.problems)
+
+
+def test_regular_expressions_are_checked_at_load() -> None:
+    text = "topics:\n  - name: t\n    title: T\n    match:\n      any: ['re:\\biphone\\s*1[2-5]', 're:(a+)\\1']\n"
+    found = problems(text)
+    assert len(found) == 1
+    assert found[0].startswith(
+        "feeds.yaml:5: topics.0.match.any: 're:(a+)\\\\1' is not a regular expression RE2 accepts"
+    )
+    assert "no backreferences or lookarounds" in found[0]
+
+
+def test_names_a_topic_refers_to_must_exist() -> None:
+    text = """\
+sources:
+  - name: telset
+    url: https://telset.id/feed/
+    tags: [id]
+topics:
+  - name: a
+    title: A
+    sources: [telset, telsat]
+    tags: [en]
+    include: [b, c]
+    match:
+      any: [x]
+  - name: b
+    title: B
+    include: [a]
+  - name: d
+    title: D
+  - name: e
+    title: E
+    include: [e]
+"""
+    assert problems(text) == [
+        "feeds.yaml:16: topics.2: a topic needs 'match' (keywords) or 'include' (other topics), or both",
+        "feeds.yaml:18: topics.3: topic 'e' includes itself",
+    ]
+    text = text.replace("  - name: d\n    title: D\n", "").replace("    include: [e]\n", "    include: [a]\n")
+    assert problems(text) == [
+        "feeds.yaml:8: topic 'a' names the source 'telsat', which is not defined; known: telset",
+        "feeds.yaml:9: topic 'a' names the source tag 'en', which is not defined; known: id",
+        "feeds.yaml:10: topic 'a' names the topic 'c', which is not defined; known: a, b, e",
+    ]
+
+
+def test_match_fields_are_checked() -> None:
+    text = "topics:\n  - name: t\n    title: T\n    match:\n      any: [x]\n      fields: [title, body]\n"
+    assert problems(text)[0].startswith("feeds.yaml:6: topics.0.match.fields.1: Input should be 'title'")

@@ -1,0 +1,94 @@
+"""Re-tagging: when topic rules change, every stored item's topics are computed again.
+
+New items are tagged as they are parsed; this pass brings the items already stored in line with the
+current rules, so an edited topic is right about the past too and a new topic starts full. It runs
+when the rules' fingerprint (rules and source tags) differs from the one saved with the last pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from aggregator import logs, tag
+from aggregator.config import Config
+from aggregator.models import Item
+from aggregator.normalise import visible_text
+from aggregator.store import Store
+
+log = logging.getLogger(__name__)
+
+RULES_KEY = "rules"
+#: Bump when matching itself changes, so stored items are tagged again once after an upgrade.
+TAG_VERSION = "2"
+
+Progress = Callable[[int], None]  # items done so far
+
+
+@dataclass(frozen=True, slots=True)
+class RetagReport:
+    items: int
+    changed: int
+    topics: frozenset[str]  # topics that gained or lost items
+    seconds: float
+
+
+def fingerprint(config: Config) -> str:
+    specs = [asdict(spec) for spec in config.rule_specs()]
+    tags = {s.name: sorted(s.tags) for s in config.sources}
+    return hashlib.sha256(json.dumps([TAG_VERSION, specs, tags], sort_keys=True).encode()).hexdigest()
+
+
+def topics_of(item: Item, source_tags: tuple[str, ...], rules: tag.Rules) -> tuple[str, ...]:
+    """What parsing would tag the item with today (from what is stored: sanitised HTML, categories...)."""
+    fields = tag.item_fields(
+        item.title, visible_text(item.summary), visible_text(item.content), item.categories, item.author, item.link
+    )
+    return tag.topics_for(fields, item.source, source_tags, rules)
+
+
+async def retag(store: Store, config: Config, progress: Progress | None = None) -> RetagReport:
+    started = time.perf_counter()
+    rules = tag.compile_rules(config.rule_specs())
+    source_tags = {s.name: tuple(s.tags) for s in config.sources}
+    done = changed = 0
+    touched: set[str] = set()
+    async for chunk in store.all_items():
+        updates = []
+        for item_id, item in chunk:
+            topics = topics_of(item, source_tags.get(item.source, ()), rules)
+            if set(topics) != set(item.topics):
+                updates.append((item_id, topics))
+                touched |= set(topics) ^ set(item.topics)
+        await store.set_topics(updates)
+        done += len(chunk)
+        changed += len(updates)
+        if progress is not None:
+            progress(done)
+    await store.set_meta(RULES_KEY, fingerprint(config))
+    report = RetagReport(done, changed, frozenset(touched), time.perf_counter() - started)
+    logs.event(
+        log,
+        "retag",
+        items=done,
+        changed=changed,
+        topics=",".join(sorted(touched)) or "-",
+        ms=int(report.seconds * 1000),
+    )
+    return report
+
+
+async def retag_if_changed(store: Store, config: Config, progress: Progress | None = None) -> RetagReport | None:
+    """Re-tag when the rules changed since the last pass (a new, empty store just records them)."""
+    saved = await store.get_meta(RULES_KEY)
+    current = fingerprint(config)
+    if saved == current:
+        return None
+    if saved is None and not await store.item_count():
+        await store.set_meta(RULES_KEY, current)
+        return None
+    return await retag(store, config, progress)
