@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -76,14 +77,144 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _writable(path: Path) -> bool:
+    """``path`` can be created or written: its nearest existing ancestor is a writable folder."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            return folder.is_dir() and os.access(folder, os.W_OK)
+    return False
+
+
+def _offline_problems(loaded: config_module.LoadedConfig) -> list[str]:
+    """What the schema cannot see but would fail at run time: unusable folders and databases."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    settings, problems = loaded.settings, []
+    if not _writable(settings.output_dir):
+        problems.append(f"{loaded.path}: settings.output_dir {settings.output_dir} cannot be created or written")
+    try:
+        url = make_url(settings.database_url)
+    except ArgumentError as exc:
+        return [*problems, f"{loaded.path}: settings.database is not a database URL or file: {exc}"]
+    backend = url.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        problems.append(
+            f"{loaded.path}: settings.database uses {backend!r}; write a file path or postgresql+asyncpg://"
+        )
+    elif backend == "sqlite" and url.database and not _writable(Path(url.database).parent):
+        problems.append(f"{loaded.path}: the folder of settings.database {url.database} cannot be created or written")
+    return problems
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     loaded = config_module.load(args.config)
+    problems = _offline_problems(loaded)
+    if problems:
+        raise ConfigError(problems)
     config = loaded.config
     enabled = sum(s.enabled for s in config.sources)
     print(
         f"{args.config}: OK: {len(config.sources)} sources ({enabled} enabled), {len(config.topics)} topics; "
         f"output to {config.settings.output_dir}"
     )
+    if args.preview:
+        return _preview(loaded, args.preview)
+    return EXIT_OK
+
+
+def _preview(loaded: config_module.LoadedConfig, topic: str, shown: int = 20) -> int:
+    from aggregator import retag
+    from aggregator.store import Store
+
+    if topic not in {t.name for t in loaded.config.topics}:
+        raise ConfigError([f"{loaded.path}: no topic named {topic!r}"])
+
+    async def main() -> retag.Preview:
+        async with Store(loaded.settings.database_url) as store:
+            return await retag.preview(store, loaded.config, topic)
+
+    result = asyncio.run(main())
+    print(
+        f"topic {topic}: the current rules select {result.selected} stored items; {result.tagged} are tagged now "
+        f"(+{len(result.added)} / -{len(result.dropped)})"
+    )
+    for sign, changed in (("+", result.added), ("-", result.dropped)):
+        for item in sorted(changed, key=lambda i: i.published or datetime.min.replace(tzinfo=UTC), reverse=True)[
+            :shown
+        ]:
+            print(f"  {sign} {item.title} ({item.source})")
+        if len(changed) > shown:
+            print(f"  {sign} ... and {len(changed) - shown} more")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Every stored item as JSON Lines: source, entry id, story cluster, topics (what score.py reads)."""
+    from aggregator.store import Store
+
+    loaded = config_module.load(args.config)
+    out = sys.stdout if args.output in (None, "-") else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
+
+    async def main() -> int:
+        count = 0
+        async with Store(loaded.settings.database_url) as store:
+            async for chunk in store.all_items():
+                for _, item in chunk:
+                    record = {
+                        "feed": item.source, "id": item.guid or item.link or item.key, "cluster": item.cluster,
+                        "topics": list(item.topics), "title": item.title, "link": item.link,
+                        "published": item.published.isoformat() if item.published else None,
+                    }  # fmt: skip
+                    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                count += len(chunk)
+                if sys.stderr.isatty():
+                    print(f"\rexported {count} items", end="", file=sys.stderr)
+        return count
+
+    try:
+        count = asyncio.run(main())
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    start = "\r" if sys.stderr.isatty() else ""
+    print(f"{start}exported {count} items", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(config_module.json_schema(), indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+def cmd_import_opml(args: argparse.Namespace) -> int:
+    from aggregator import edit, opml
+
+    try:
+        outlines = opml.read(Path(args.file).read_bytes())
+    except (OSError, opml.OpmlError) as exc:
+        print(f"error: {args.file}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    result = edit.add_sources(args.config, outlines)
+    for reason in result.invalid:
+        print(f"skipped {reason}", file=sys.stderr)
+    print(
+        f"{args.config}: added {len(result.added)} sources ({', '.join(result.added) or 'none'}); "
+        f"{len(result.present)} already there, {len(result.invalid)} invalid"
+    )
+    return EXIT_OK
+
+
+def cmd_export_opml(args: argparse.Namespace) -> int:
+    from aggregator import opml
+
+    loaded = config_module.load(args.config)
+    outlines = [opml.Outline(s.title or s.name, s.url) for s in loaded.config.sources if s.enabled]
+    data = opml.write(f"{loaded.settings.title}: sources", outlines)
+    if args.output in (None, "-"):
+        sys.stdout.write(data.decode("utf-8"))
+    else:
+        Path(args.output).write_bytes(data)
     return EXIT_OK
 
 
@@ -191,8 +322,20 @@ def build_parser() -> argparse.ArgumentParser:
     run = command("run", "the long-running service: polls on schedule, republishes, reloads feeds.yaml edits")
     run.add_argument("--serve", action="store_true", help="also serve the output (else settings.serve)")
     run.set_defaults(func=cmd_run, log_default="INFO")
-    check = command("check", "validate feeds.yaml; every problem with file:line")
+    check = command("check", "validate feeds.yaml offline; every problem with file:line")
+    check.add_argument("--preview", metavar="TOPIC", help="dry-run TOPIC's rules over the stored items")
     check.set_defaults(func=cmd_check)
+    export = command("export", "every stored item as JSON Lines (source, id, story cluster, topics)")
+    export.add_argument("--output", "-o", metavar="FILE", help="default: standard output")
+    export.set_defaults(func=cmd_export)
+    schema = command("schema", "print the JSON Schema of feeds.yaml")
+    schema.set_defaults(func=cmd_schema)
+    import_opml = command("import-opml", "add the feeds of an OPML file to feeds.yaml, keeping its comments")
+    import_opml.add_argument("file", help="an OPML subscription list")
+    import_opml.set_defaults(func=cmd_import_opml)
+    export_opml = command("export-opml", "write the enabled sources as an OPML subscription list")
+    export_opml.add_argument("--output", "-o", metavar="FILE", help="default: standard output")
+    export_opml.set_defaults(func=cmd_export_opml)
     status = command("status", "one row per source: last attempt, result, items, failures, next due")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(func=cmd_status)

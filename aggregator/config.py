@@ -23,6 +23,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -82,8 +83,22 @@ def _keywords(value: list[str]) -> list[str]:
     return cleaned
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
-Size = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    Field(gt=0),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(s|m|h|d)\s*$", "examples": ["90s", "15m", "2h", "1d"]}
+    ),
+]
+Size = Annotated[
+    int,
+    BeforeValidator(parse_size),
+    Field(gt=0),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"(?i)^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|KiB|MiB|GiB)\s*$", "examples": ["10MB"]}
+    ),
+]
 Slug = Annotated[str, AfterValidator(_slug)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 #: A URL that others are joined to: always ends with "/", so ``urljoin`` keeps its last segment.
@@ -111,6 +126,7 @@ class Settings(_Model):
     default_interval: Duration = 1800.0
     max_delay: Duration = 86400.0  # cap on how far Retry-After, Cache-Control or a feed's ttl push a poll
     max_backoff: Duration = 43200.0  # cap on the wait after repeated failures
+    retention: Duration = 90 * 86400.0  # items older than this leave the store once no topic publishes them
     allow_private_networks: bool = False
     serve: bool = False
     host: str = "127.0.0.1"
@@ -350,6 +366,16 @@ def load(path: Path) -> LoadedConfig:
     if problems:
         raise ConfigError(problems)
     return LoadedConfig(path=path, config=_resolve(config, path.parent), digest=hashlib.sha256(raw).hexdigest())
+
+
+SCHEMA_ID = "https://github.com/aggregator-dev/aggregator/blob/main/feeds.schema.json"
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of feeds.yaml, from the same models that validate it (editors autocomplete with it)."""
+    schema = Config.model_json_schema(mode="validation")
+    schema.update(title="aggregator feeds.yaml", description="Sources to poll, topics to publish, and settings.")
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
 
 
 def is_private_host(host: str) -> bool:

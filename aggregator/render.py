@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
-from xml.etree import ElementTree as ET
 
 from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
@@ -27,6 +26,8 @@ from aggregator import PROJECT_URL, __version__
 from aggregator.config import Settings, Topic
 from aggregator.models import Item, PublishedItem
 from aggregator.normalise import visible_text
+from aggregator.opml import Outline
+from aggregator.opml import write as write_opml
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GENERATOR = f"aggregator {__version__}"
@@ -390,22 +391,13 @@ def site_index(settings: Settings, topics: Sequence[Topic]) -> bytes:
 
 
 def opml(settings: Settings, topics: Sequence[Topic]) -> bytes:
-    root = ET.Element("opml", version="2.0")
-    head = ET.SubElement(root, "head")
-    ET.SubElement(head, "title").text = settings.title
-    body = ET.SubElement(root, "body")
-    for topic in topics:
-        ET.SubElement(
-            body,
-            "outline",
-            type="rss",
-            text=topic.title,
-            title=topic.title,
-            xmlUrl=urljoin(settings.base_url, f"{topic.name}/rss.xml"),
-            htmlUrl=urljoin(settings.base_url, f"{topic.name}/index.html"),
+    outlines = [
+        Outline(
+            t.title, urljoin(settings.base_url, f"{t.name}/rss.xml"), urljoin(settings.base_url, f"{t.name}/index.html")
         )
-    ET.indent(root)
-    return ('<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n").encode()
+        for t in topics
+    ]
+    return write_opml(settings.title, outlines)
 
 
 #: One renderer per file of a topic folder (the names are ``publish.FILES``).

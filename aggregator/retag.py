@@ -92,3 +92,34 @@ async def retag_if_changed(store: Store, config: Config, progress: Progress | No
         await store.set_meta(RULES_KEY, current)
         return None
     return await retag(store, config, progress)
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What a topic's current rules select among the stored items, against what is tagged now."""
+
+    topic: str
+    selected: int
+    tagged: int
+    added: list[Item]  # selected by the rules, not tagged yet
+    dropped: list[Item]  # tagged now, no longer selected
+
+
+async def preview(store: Store, config: Config, topic: str) -> Preview:
+    """A dry run of one topic's rules over the store; nothing is written."""
+    rules = tag.compile_rules(config.rule_specs())
+    source_tags = {s.name: tuple(s.tags) for s in config.sources}
+    selected = tagged = 0
+    added: list[Item] = []
+    dropped: list[Item] = []
+    async for chunk in store.all_items():
+        for _, item in chunk:
+            now = topic in topics_of(item, source_tags.get(item.source, ()), rules)
+            before = topic in item.topics
+            selected += now
+            tagged += before
+            if now and not before:
+                added.append(item)
+            elif before and not now:
+                dropped.append(item)
+    return Preview(topic, selected, tagged, added, dropped)

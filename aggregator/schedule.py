@@ -182,7 +182,7 @@ class Scheduler:
         if self._scheduler.get_job(f"source:{name}") is not None:
             self._scheduler.remove_job(f"source:{name}")
 
-    def every(self, name: str, seconds: float, job: Callable[[], Awaitable[None]]) -> None:
+    def every(self, name: str, seconds: float, job: Callable[[], Awaitable[object]]) -> None:
         """A periodic service job; ``job`` must be a coroutine function (or a partial of one)."""
         from apscheduler.triggers.interval import IntervalTrigger
 

@@ -9,7 +9,7 @@ import signal
 from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from types import TracebackType
@@ -149,7 +149,20 @@ class Service:
         results = await self.update(sources, progress)
         changed = set().union(*(r.topics for r in results)) if results else set()
         report = await self.publisher.publish(changed | (retagged.topics if retagged else set()))
+        await self.prune()
         return OnceReport(results, report, await self.store.item_count())
+
+    async def prune(self) -> int:
+        """Retention: drop items older than ``settings.retention`` that no topic feed publishes any more."""
+        settings = self.config.settings
+        keep: set[str] = set()
+        for topic in self.config.topics:
+            keep |= {p.item.cluster for p in await self.store.topic_items(topic.name, settings.max_items)}
+        before = datetime.now(UTC) - timedelta(seconds=settings.retention)
+        pruned = await self.store.prune(before, keep)
+        if pruned:
+            logs.event(log, "prune", items=pruned, older_than=before.isoformat(timespec="seconds"))
+        return pruned
 
 
 @dataclass
@@ -182,6 +195,7 @@ class Runner:
             await self._schedule(scheduler)
             scheduler.every("reload", self.reload_seconds, partial(self._reload, scheduler))
             scheduler.every("health", self.health_seconds, self._health)
+            scheduler.every("prune", 86400, service.prune)
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self.stop.set)

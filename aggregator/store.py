@@ -408,6 +408,17 @@ class Store:
             if rows:
                 await conn.execute(insert(item_topics), rows)
 
+    async def prune(self, before: datetime, keep_clusters: set[str]) -> int:
+        """Delete items dated before ``before`` whose story is not in ``keep_clusters``; returns how many."""
+        date = func.coalesce(items.c.published, items.c.first_seen)
+        async with self._write, self.engine.begin() as conn:
+            old = (await conn.execute(select(items.c.id, items.c.cluster).where(date < before))).all()
+            ids = [item_id for item_id, cluster in old if cluster not in keep_clusters]
+            for chunk in _chunks(ids):
+                await conn.execute(delete(item_topics).where(item_topics.c.item_id.in_(chunk)))
+                await conn.execute(delete(items).where(items.c.id.in_(chunk)))
+        return len(ids)
+
     # --- facts about the whole store -----------------------------------------------------------------
 
     async def set_meta(self, key: str, value: str) -> None:

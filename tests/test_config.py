@@ -159,3 +159,20 @@ topics:
 def test_match_fields_are_checked() -> None:
     text = "topics:\n  - name: t\n    title: T\n    match:\n      any: [x]\n      fields: [title, body]\n"
     assert problems(text)[0].startswith("feeds.yaml:6: topics.0.match.fields.1: Input should be 'title'")
+
+
+def test_the_shipped_json_schema_is_current_and_accepts_the_default_config() -> None:
+    import json
+
+    import jsonschema
+    import yaml
+
+    shipped = json.loads((REPO / "feeds.schema.json").read_text())
+    assert shipped == config.json_schema(), "feeds.schema.json is stale: run `aggregator schema > feeds.schema.json`"
+    assert (REPO / "feeds.yaml").read_text().startswith("# yaml-language-server: $schema=./feeds.schema.json")
+    validator = jsonschema.Draft202012Validator(shipped)
+    assert list(validator.iter_errors(yaml.safe_load((REPO / "feeds.yaml").read_text()))) == []
+    wrong = {"settings": {"timeout": "soon", "colour": "blue"}, "topics": [{"name": "t", "title": "T"}]}
+    messages = sorted(e.message for e in validator.iter_errors(wrong))
+    assert any("'soon' does not match" in m for m in messages)
+    assert any("'colour' was unexpected" in m for m in messages)
