@@ -85,6 +85,7 @@ def primary(members: Sequence[tuple[Item, datetime]]) -> int:
 LEAD_WORDS = 12  # words of text that identify an article: past any dateline, short of an excerpt's end
 MIN_TITLE_WORDS = 3
 SHINGLE = 4  # words per shingle when comparing texts
+SHINGLED_WORDS = 150  # only the start of a text is compared: enough to tell articles apart, cheap to keep
 SIMILAR_TEXT = 0.85  # share of the shorter text's shingles found in the other
 SIMILAR_TITLES = 80  # token set similarity (0-100) of the headlines
 WINDOW = timedelta(hours=12)  # copies of a story appear within hours; a same-headline story days apart is another
@@ -134,10 +135,11 @@ def copy_of(item: Item) -> Copy:
     return Copy(item.source, item.cluster, item.published, _title_words(item.title), item.content or item.summary)
 
 
-@lru_cache(maxsize=8192)  # candidates recur from batch to batch
-def _shingles(html: str) -> frozenset[tuple[str, ...]]:
-    words = _TOKEN.findall(fold(visible_text(html)))
-    return frozenset(tuple(words[i : i + SHINGLE]) for i in range(max(0, len(words) - SHINGLE + 1)))
+@lru_cache(maxsize=2048)  # candidates recur from batch to batch; small ints keep the cache small
+def _shingles(html: str) -> frozenset[int]:
+    """Hashes of the text's 4-word shingles, from its first words: where an excerpt and its article overlap."""
+    words = _TOKEN.findall(fold(visible_text(html)))[:SHINGLED_WORDS]
+    return frozenset(hash(" ".join(words[i : i + SHINGLE])) for i in range(max(0, len(words) - SHINGLE + 1)))
 
 
 def _alike(a: Copy, b: Copy, window: timedelta) -> bool:

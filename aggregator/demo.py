@@ -70,7 +70,6 @@ def write_config(folder: Path, feeds_base: str, public_base: str, names: list[st
         "  database: demo.db",
         f"  base_url: {json.dumps(public_base)}",
         "  allow_private_networks: true  # the sample feeds are served on 127.0.0.1",
-        "  retention: 36500d  # the sample stories are from January 2021: keep them",
         "  per_host: 4",
         "sources:",
     ]

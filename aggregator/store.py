@@ -409,10 +409,14 @@ class Store:
                 await conn.execute(insert(item_topics), rows)
 
     async def prune(self, before: datetime, keep_clusters: set[str]) -> int:
-        """Delete items dated before ``before`` whose story is not in ``keep_clusters``; returns how many."""
-        date = func.coalesce(items.c.published, items.c.first_seen)
+        """Delete items first seen before ``before`` whose story is not in ``keep_clusters``; returns how many.
+
+        Age counts from when we stored an item, not from its date: an old article a feed still lists
+        would otherwise be deleted and stored again on every poll.
+        """
         async with self._write, self.engine.begin() as conn:
-            old = (await conn.execute(select(items.c.id, items.c.cluster).where(date < before))).all()
+            query = select(items.c.id, items.c.cluster).where(items.c.first_seen < before)
+            old = (await conn.execute(query)).all()
             ids = [item_id for item_id, cluster in old if cluster not in keep_clusters]
             for chunk in _chunks(ids):
                 await conn.execute(delete(item_topics).where(item_topics.c.item_id.in_(chunk)))

@@ -269,7 +269,6 @@ def write_config(folder: Path, sources: dict[str, str], database: str | None = N
         "allow_private_networks": "true",
         "timeout": "3s",
         "per_host": "4",
-        "retention": "36500d",  # the sample feeds are from 2021: keep them all unless a test says otherwise
     }
     for line in extra.splitlines():
         key, _, value = line.partition(":")
