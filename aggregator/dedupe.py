@@ -98,7 +98,8 @@ _SUFFIX = re.compile(r"\s+[|\-\u2013\u2014]\s+[^|\-\u2013\u2014]{1,60}$")  # " -
 
 
 @lru_cache(maxsize=8192)
-def _title_words(title: str) -> tuple[str, ...]:
+def headline_words(title: str) -> tuple[str, ...]:
+    """``title_words``, cached (candidates recur from batch to batch)."""
     return tuple(title_words(title))
 
 
@@ -132,7 +133,7 @@ class Copy:
 
 
 def copy_of(item: Item) -> Copy:
-    return Copy(item.source, item.cluster, item.published, _title_words(item.title), item.content or item.summary)
+    return Copy(item.source, item.cluster, item.published, headline_words(item.title), item.content or item.summary)
 
 
 @lru_cache(maxsize=2048)  # candidates recur from batch to batch; small ints keep the cache small
@@ -142,7 +143,7 @@ def _shingles(html: str) -> frozenset[int]:
     return frozenset(hash(" ".join(words[i : i + SHINGLE])) for i in range(max(0, len(words) - SHINGLE + 1)))
 
 
-def _alike(a: Copy, b: Copy, window: timedelta) -> bool:
+def alike(a: Copy, b: Copy, window: timedelta = WINDOW) -> bool:
     """The cheap guards: close in time, headlines alike with the same numbers."""
     if a.source == b.source or a.published is None or b.published is None:
         return False
@@ -165,12 +166,12 @@ def text_overlap(a: Copy, b: Copy) -> float:
 
 def same_story(a: Copy, b: Copy, window: timedelta = WINDOW) -> bool:
     """Same story under two URLs: close in time, headlines alike with the same numbers, texts alike."""
-    return _alike(a, b, window) and text_overlap(a, b) >= SIMILAR_TEXT
+    return alike(a, b, window) and text_overlap(a, b) >= SIMILAR_TEXT
 
 
 def near_duplicate(item: Copy, candidates: Iterable[Copy], window: timedelta = WINDOW) -> Copy | None:
     """The candidate from another source that most likely tells the same story, if any passes the guards."""
-    scored = [(text_overlap(item, c), c) for c in candidates if _alike(item, c, window)]
+    scored = [(text_overlap(item, c), c) for c in candidates if alike(item, c, window)]
     passing = [(score, c) for score, c in scored if score >= SIMILAR_TEXT]
     best = max(passing, key=lambda sc: (sc[0], -(sc[1].published or _EPOCH).timestamp()), default=None)
     return best[1] if best else None

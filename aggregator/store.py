@@ -298,21 +298,36 @@ class Store:
         orphans = [item for item in fresh if item.cluster not in known and (item.title_key or item.lead_key)]
         if not orphans:
             return fresh
-        pool: dict[str, dict[tuple[str, str], Item]] = defaultdict(dict)  # near key -> candidates
+        # First the cheap columns of every candidate, to apply the guards that need no text...
+        light = [items.c.id, items.c.source, items.c.cluster, items.c.title, items.c.published]
+        pool: dict[str, dict[int, dedupe.Copy]] = defaultdict(dict)  # near key -> candidates by id
         for column, keys in (
             (items.c.title_key, {i.title_key for i in orphans}),
             (items.c.lead_key, {i.lead_key for i in orphans}),
         ):
             for chunk in _chunks([k for k in keys if k]):
-                for row in (await conn.execute(select(items).where(column.in_(chunk)))).mappings():
-                    candidate = _item(row, ())
-                    for key in (candidate.title_key, candidate.lead_key):
-                        if key:
-                            pool[key][(candidate.source, candidate.key)] = candidate
+                for row in (await conn.execute(select(*light, column).where(column.in_(chunk)))).all():
+                    words = dedupe.headline_words(row.title)
+                    pool[row[-1]][row.id] = dedupe.Copy(row.source, row.cluster, row.published, words, "")
+        mine = {item.key: dedupe.copy_of(item) for item in orphans}
+        alike = {
+            item.key: {
+                i: c
+                for key in (item.title_key, item.lead_key)
+                for i, c in pool.get(key or "", {}).items()
+                if dedupe.alike(mine[item.key], c)
+            }
+            for item in orphans
+        }
+        # ...then the text of the few that pass them.
+        html: dict[int, str] = {}
+        for chunk in _chunks(list({i for found in alike.values() for i in found})):
+            query = select(items.c.id, items.c.content, items.c.summary).where(items.c.id.in_(chunk))
+            html.update({i: content or summary for i, content, summary in await conn.execute(query)})
         joined = {}
         for item in orphans:
-            candidates = {**pool.get(item.title_key or "", {}), **pool.get(item.lead_key or "", {})}
-            match = dedupe.near_duplicate(dedupe.copy_of(item), map(dedupe.copy_of, candidates.values()))
+            candidates = [replace(c, html=html.get(i, "")) for i, c in alike[item.key].items()]
+            match = dedupe.near_duplicate(mine[item.key], candidates)
             if match is not None:
                 joined[item.key] = replace(item, cluster=match.cluster)
         return [joined.get(item.key, item) for item in fresh]
