@@ -13,14 +13,17 @@ import multiprocessing
 import os
 import re
 import xml.sax
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from aggregator import dedupe, normalise, schedule, tag
 from aggregator.errors import ParseError
 from aggregator.models import Item, ParsedFeed
+
+T = TypeVar("T")
 
 _HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)\b", re.IGNORECASE | re.DOTALL)
 _ALTERNATE = re.compile(r"<link\b[^>]*type=[\"']application/(?:rss|atom)\+xml[\"'][^>]*>", re.IGNORECASE)
@@ -210,14 +213,25 @@ class Parser:
                 pool, parse_body, body, url, content_type, source, source_tags, rules
             )
         except BrokenProcessPool as exc:
-            # A worker died (killed, out of memory): start a fresh pool for the next feeds.
-            if self._pool is pool:
-                self._pool = None
-                pool.shutdown(wait=False, cancel_futures=True)
+            self._discard(pool)  # a worker died (killed, out of memory): a fresh pool for the next feeds
             raise ParseError(source, "the parser process died while reading this feed (out of memory?)") from exc
         if error is not None or feed is None:
             raise ParseError(source, error or "unknown parse failure")
         return feed
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Any picklable work on the pool's processes (re-tagging uses it to use both cores)."""
+        pool = self._executor()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+        except BrokenProcessPool:
+            self._discard(pool)
+            raise
+
+    def _discard(self, pool: Executor) -> None:
+        if self._pool is pool:
+            self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         if self._pool is not None:

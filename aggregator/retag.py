@@ -7,11 +7,14 @@ when the rules' fingerprint (rules and source tags) differs from the one saved w
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 
 from aggregator import logs, tag
@@ -27,6 +30,7 @@ RULES_KEY = "rules"
 TAG_VERSION = "2"
 
 Progress = Callable[[int], None]  # items done so far
+IN_FLIGHT = 2  # chunks being tagged at once: one per core of the parse pool
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,24 +55,64 @@ def topics_of(item: Item, source_tags: tuple[str, ...], rules: tag.Rules) -> tup
     return tag.topics_for(fields, item.source, source_tags, rules)
 
 
-async def retag(store: Store, config: Config, progress: Progress | None = None) -> RetagReport:
+def tag_chunk(
+    chunk: list[Item], specs: tuple[tag.RuleSpec, ...], source_tags: dict[str, tuple[str, ...]]
+) -> list[tuple[str, ...]]:
+    """The topics of each item of a chunk (runs in a parse worker: plain data in, plain data out)."""
+    rules = tag.compile_rules(specs)
+    return [topics_of(item, source_tags.get(item.source, ()), rules) for item in chunk]
+
+
+#: Runs a function in the parse pool: ``Parser.run``.
+Runner = Callable[..., Awaitable[list[tuple[str, ...]]]]
+
+
+async def retag(
+    store: Store, config: Config, progress: Progress | None = None, run: Runner | None = None
+) -> RetagReport:
+    """Tag every stored item again; with ``run``, chunks are tagged in the parse pool (both cores)
+    while the next chunk is read and the previous one written."""
     started = time.perf_counter()
-    rules = tag.compile_rules(config.rule_specs())
+    specs = config.rule_specs()
     source_tags = {s.name: tuple(s.tags) for s in config.sources}
     done = changed = 0
     touched: set[str] = set()
-    async for chunk in store.all_items():
+    pending: deque[tuple[list[tuple[int, Item]], asyncio.Future[list[tuple[str, ...]]]]] = deque()
+
+    async def finish_oldest() -> None:
+        nonlocal done, changed
+        chunk, future = pending.popleft()
+        try:
+            results = await future
+        except BrokenProcessPool:  # a worker died: tag this chunk here (the pool is rebuilt for the next)
+            results = tag_chunk([item for _, item in chunk], specs, source_tags)
         updates = []
-        for item_id, item in chunk:
-            topics = topics_of(item, source_tags.get(item.source, ()), rules)
+        for (item_id, item), topics in zip(chunk, results, strict=True):
             if set(topics) != set(item.topics):
                 updates.append((item_id, topics))
-                touched |= set(topics) ^ set(item.topics)
+                touched.update(set(topics) ^ set(item.topics))
         await store.set_topics(updates)
         done += len(chunk)
         changed += len(updates)
         if progress is not None:
             progress(done)
+
+    try:
+        async for chunk in store.all_items():
+            items = [item for _, item in chunk]
+            if run is None:
+                future: asyncio.Future[list[tuple[str, ...]]] = asyncio.get_running_loop().create_future()
+                future.set_result(tag_chunk(items, specs, source_tags))
+            else:
+                future = asyncio.ensure_future(run(tag_chunk, items, specs, source_tags))
+            pending.append((chunk, future))
+            if len(pending) > IN_FLIGHT:
+                await finish_oldest()
+        while pending:
+            await finish_oldest()
+    finally:
+        for _, future in pending:  # stopped early (an error, a cancel): leave no work running
+            future.cancel()
     await store.set_meta(RULES_KEY, fingerprint(config))
     report = RetagReport(done, changed, frozenset(touched), time.perf_counter() - started)
     logs.event(
@@ -82,7 +126,9 @@ async def retag(store: Store, config: Config, progress: Progress | None = None) 
     return report
 
 
-async def retag_if_changed(store: Store, config: Config, progress: Progress | None = None) -> RetagReport | None:
+async def retag_if_changed(
+    store: Store, config: Config, progress: Progress | None = None, run: Runner | None = None
+) -> RetagReport | None:
     """Re-tag when the rules changed since the last pass (a new, empty store just records them)."""
     saved = await store.get_meta(RULES_KEY)
     current = fingerprint(config)
@@ -91,7 +137,7 @@ async def retag_if_changed(store: Store, config: Config, progress: Progress | No
     if saved is None and not await store.item_count():
         await store.set_meta(RULES_KEY, current)
         return None
-    return await retag(store, config, progress)
+    return await retag(store, config, progress, run)
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,7 +145,7 @@ class Service:
                 raise ConfigError([f"{self.loaded.path}: no source named {only!r}"]) from None
         else:
             sources = [s for s in self.config.sources if s.enabled]
-        retagged = await retag.retag_if_changed(self.store, self.config)
+        retagged = await retag.retag_if_changed(self.store, self.config, run=self.parser.run)
         results = await self.update(sources, progress)
         changed = set().union(*(r.topics for r in results)) if results else set()
         report = await self.publisher.publish(changed | (retagged.topics if retagged else set()))
@@ -199,7 +199,7 @@ class Runner:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self.stop.set)
-            retagged = await retag.retag_if_changed(service.store, service.config)
+            retagged = await retag.retag_if_changed(service.store, service.config, run=service.parser.run)
             await service.publisher.publish(retagged.topics if retagged else ())
             site = None
             settings = service.config.settings
@@ -322,6 +322,6 @@ class Runner:
             return
         self.service.reconfigure(loaded)
         await self._schedule(scheduler)
-        retagged = await retag.retag_if_changed(self.service.store, self.service.config)
+        retagged = await retag.retag_if_changed(self.service.store, self.service.config, run=self.service.parser.run)
         await self.service.publisher.publish(retagged.topics if retagged else ())
         logs.event(log, "config.reloaded", sources=len(loaded.config.sources), topics=len(loaded.config.topics))

@@ -39,3 +39,22 @@ async def test_edited_and_added_topics_apply_to_stored_items(
     before = (output / "twitter" / "feed.json").read_bytes()
     await once(path)  # rules unchanged: no second pass, same bytes
     assert (output / "twitter" / "feed.json").read_bytes() == before
+
+
+async def test_a_dead_worker_costs_speed_not_tags(feed_server: FeedServer, tmp_path: Path) -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    from aggregator import retag
+
+    path = write_config(tmp_path, {"kabartekno": feed_server.put_file("wordpress_id.rss")})
+    await once(path)
+    path.write_text(path.read_text() + '  - name: twitter\n    title: Twitter\n    match:\n      any: ["twitter"]\n')
+
+    async def broken(*_args: object) -> list[tuple[str, ...]]:
+        raise BrokenProcessPool("a worker was killed")
+
+    loaded = config.load(path)
+    async with Service(loaded) as service:
+        report = await retag.retag(service.store, loaded.config, run=broken)
+    assert report.items == 6
+    assert report.topics == {"twitter"}
