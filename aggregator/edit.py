@@ -31,8 +31,8 @@ class Added:
 
 def slug(title: str, url: str, taken: set[str]) -> str:
     """A source name from an outline's title (or its URL's host), unique among ``taken``."""
-    base = _NOT_SLUG.sub("-", fold(title)).strip("-")[:50] or _NOT_SLUG.sub("-", urlsplit(url).hostname or "feed")
-    base = base.strip("-") or "feed"
+    base = _NOT_SLUG.sub("-", fold(title)).strip("-")[:50]
+    base = base or _NOT_SLUG.sub("-", urlsplit(url).hostname or "").strip("-")[:50].strip("-") or "feed"
     name, n = base, 2
     while name in taken:
         name, n = f"{base}-{n}", n + 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -75,13 +76,23 @@ def duration(seconds: float) -> str:
 
 # --- reading the hints ------------------------------------------------------------------------------
 
+#: Hints are capped when read: ten years is far past any max_delay, and keeps the arithmetic finite.
+_LONGEST = 10 * 365 * 86400.0
+_DIGITS = re.compile(r"[0-9]{1,12}")  # ASCII digits only: "²" is a digit to str.isdigit, not to float
+
+
+def _seconds(text: str | None) -> float | None:
+    """A non-negative whole number of seconds as servers and feeds write it, or None."""
+    value = (text or "").strip()
+    return min(float(value), _LONGEST) if _DIGITS.fullmatch(value) else None
+
 
 def _http_date(value: str | None) -> datetime | None:
     if not value:
         return None
     try:
         when = parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when
 
@@ -91,8 +102,8 @@ def retry_after(headers: Mapping[str, str], received: datetime) -> float | None:
     value = (headers.get("Retry-After") or "").strip()
     if not value:
         return None
-    if value.isdigit():
-        return float(value)
+    if (seconds := _seconds(value)) is not None:
+        return seconds
     when = _http_date(value)
     if when is None:
         return None
@@ -109,9 +120,9 @@ def fresh_for(headers: Mapping[str, str], received: datetime) -> float | None:
             directives[key.lower()] = value.strip().strip('"')
     if "no-cache" in directives or "no-store" in directives:
         return None
-    age = float(headers["Age"]) if (headers.get("Age") or "").strip().isdigit() else 0.0
-    if directives.get("max-age", "").isdigit():
-        lifetime = float(directives["max-age"])
+    age = _seconds(headers.get("Age")) or 0.0
+    if (max_age := _seconds(directives.get("max-age"))) is not None:
+        lifetime = max_age
     elif (expires := _http_date(headers.get("Expires"))) is not None:
         lifetime = (expires - (_http_date(headers.get("Date")) or received)).total_seconds()
     else:
@@ -123,13 +134,13 @@ def fresh_for(headers: Mapping[str, str], received: datetime) -> float | None:
 def feed_ttl(ttl: object, period: object, frequency: object) -> float | None:
     """The feed's own advice: RSS ``<ttl>`` (minutes) or ``sy:updatePeriod`` / ``sy:updateFrequency``."""
     candidates: list[float] = []
-    text = str(ttl or "").strip()
-    if text.isdigit() and int(text) > 0:
-        candidates.append(int(text) * 60.0)
+    minutes = _seconds(str(ttl or ""))
+    if minutes:
+        candidates.append(min(minutes * 60.0, _LONGEST))
     every = _PERIODS.get(str(period or "").strip().lower())
     if every is not None:
-        times = str(frequency or "1").strip()
-        candidates.append(every / max(1, int(times)) if times.isdigit() else float(every))
+        times = _seconds(str(frequency or "1")) or 1.0
+        candidates.append(every / times)
     return max(candidates) if candidates else None
 
 

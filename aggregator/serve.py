@@ -93,12 +93,14 @@ class Site:
         root = self.root
         if "\\" in tail or "\x00" in tail or any(part.startswith(".") for part in tail.split("/") if part):
             return None
-        candidate = (root / tail.lstrip("/")).resolve()
-        if candidate != root and root not in candidate.parents:
+        try:
+            candidate = (root / tail.lstrip("/")).resolve()
+            if candidate.is_dir():
+                candidate = (candidate / "index.html").resolve()  # a symlinked index.html is checked too
+            inside = candidate == root or root in candidate.parents
+            return candidate if inside and candidate.is_file() else None
+        except OSError:  # a name too long for the file system, a loop of links...
             return None
-        if candidate.is_dir():
-            candidate = candidate / "index.html"
-        return candidate if candidate.is_file() else None
 
     def file(self, path: Path) -> _File:
         """The file's bytes and validators, read and compressed once per version (publish replaces files)."""

@@ -70,6 +70,7 @@ class Service:
         self.fetcher = Fetcher(loaded.settings)
         self.parser = Parser()
         self._stack = AsyncExitStack()
+        self._maintenance = asyncio.Lock()  # re-tagging and pruning walk the same items: one at a time
         self.pipeline, self.publisher = self._workers(loaded.config)
 
     def _workers(self, config: Config) -> tuple[Pipeline, Publisher]:
@@ -145,15 +146,24 @@ class Service:
                 raise ConfigError([f"{self.loaded.path}: no source named {only!r}"]) from None
         else:
             sources = [s for s in self.config.sources if s.enabled]
-        retagged = await retag.retag_if_changed(self.store, self.config, run=self.parser.run)
+        retagged = await self.retag()
         results = await self.update(sources, progress)
         changed = set().union(*(r.topics for r in results)) if results else set()
         report = await self.publisher.publish(changed | (retagged.topics if retagged else set()))
         await self.prune()
         return OnceReport(results, report, await self.store.item_count())
 
+    async def retag(self) -> retag.RetagReport | None:
+        """Tag stored items again if the rules changed (never while a prune runs)."""
+        async with self._maintenance:
+            return await retag.retag_if_changed(self.store, self.config, run=self.parser.run)
+
     async def prune(self) -> int:
         """Retention: drop items older than ``settings.retention`` that no topic feed publishes any more."""
+        async with self._maintenance:
+            return await self._prune()
+
+    async def _prune(self) -> int:
         settings = self.config.settings
         keep: set[str] = set()
         for topic in self.config.topics:
@@ -199,7 +209,7 @@ class Runner:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, self.stop.set)
-            retagged = await retag.retag_if_changed(service.store, service.config, run=service.parser.run)
+            retagged = await service.retag()
             await service.publisher.publish(retagged.topics if retagged else ())
             site = None
             settings = service.config.settings
@@ -242,32 +252,45 @@ class Runner:
             self._scheduled[name] = source.url
 
     async def _job(self, name: str) -> None:
-        """One attempt, then the next one booked at the time the decider chose."""
+        """One attempt, then the next one booked at the time the decider chose (even if this one failed)."""
         task = asyncio.current_task()
         if task is None or self.stop.is_set() or name in self._running:
             return
         self._inflight.add(task)
         self._running.add(name)
         self._scheduled.pop(name, None)
+        url, due = None, None
         try:
-            try:
-                source = self.service.config.source(name)
-            except KeyError:
-                return
+            source = self.service.config.source(name)
+            url = source.url
             previous = await self.service.store.state(name)
             result, state = await self.service.pipeline.update(source, previous)
+            due = state.next_due
             await self.service.store.save_states([state])
             if result.topics:
                 self._pending |= result.topics
                 self._publish_soon.set()
-            current = next((s for s in self.service.config.sources if s.name == name and s.enabled), None)
-            if current is not None and not self.stop.is_set() and self._scheduler is not None:
-                due = state.next_due if current.url == source.url and state.next_due else datetime.now(UTC)
-                self._scheduler.set_source(name, due, self._job)
-                self._scheduled[name] = current.url
+        except KeyError:
+            return  # removed from feeds.yaml meanwhile
+        except Exception:  # the store failed: log it, and try this source again later all the same
+            log.exception("update.failed", extra={"source": name})
         finally:
             self._running.discard(name)
             self._inflight.discard(task)
+            self._book(name, url, due)
+
+    def _book(self, name: str, url: str | None, due: datetime | None) -> None:
+        """Book a source's next attempt if it is still wanted: at ``due``, now if its url changed,
+        and never sooner than a second from now, so the attempt that books it has ended by then
+        (APScheduler would skip, and drop, a one-shot job whose previous run is still going)."""
+        current = next((s for s in self.service.config.sources if s.name == name and s.enabled), None)
+        if current is None or self.stop.is_set() or self._scheduler is None:
+            return
+        soonest = datetime.now(UTC) + timedelta(seconds=1)
+        if current.url != url or due is None:
+            due = soonest if current.url != url else soonest + timedelta(seconds=self.service.config.interval(current))
+        self._scheduler.set_source(name, max(due, soonest), self._job)
+        self._scheduled[name] = current.url
 
     async def _health(self) -> None:
         """A periodic summary for operators: how many sources are failing, and which."""
@@ -322,6 +345,13 @@ class Runner:
             return
         self.service.reconfigure(loaded)
         await self._schedule(scheduler)
-        retagged = await retag.retag_if_changed(self.service.store, self.service.config, run=self.service.parser.run)
+        if self._inflight:  # updates started under the old rules store their items first
+            await asyncio.wait(set(self._inflight), timeout=self.service.config.settings.timeout + 10)
+        try:
+            retagged = await self.service.retag()
+        except Exception:
+            log.exception("retag.failed")
+            self.service.loaded = LoadedConfig(self.path, loaded.config, "")  # so the next check tries again
+            return
         await self.service.publisher.publish(retagged.topics if retagged else ())
         logs.event(log, "config.reloaded", sources=len(loaded.config.sources), topics=len(loaded.config.topics))

@@ -4,6 +4,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 import yaml
 from sqlalchemy import update
 
@@ -123,3 +124,27 @@ async def test_retention_prunes_old_items_no_topic_publishes(
     clusters = {p.item.cluster for stories in published.values() for p in stories}
     assert kept == len(clusters) == 6 - pruned  # only what a topic feed still shows is kept
     assert 1 <= kept < 6
+
+
+def test_opml_reading_refuses_entities_in_any_encoding_and_bad_encodings() -> None:
+    from aggregator import opml
+
+    bomb = '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE o [<!ENTITY a "x">]><opml/>'.encode("utf-16")
+    for data, says in (
+        (bomb, "declares XML entities"),
+        (b'<?xml version="1.0" encoding="klingon"?><opml/>', "klingon"),
+    ):
+        try:
+            opml.read(data)
+        except opml.OpmlError as exc:
+            assert says in str(exc)
+        else:
+            raise AssertionError("accepted")
+
+
+def test_source_names_from_long_hosts_stay_valid() -> None:
+    from aggregator.edit import slug
+
+    name = slug("新闻", "https://" + "a" * 70 + ".example/feed", set())
+    assert len(name) <= 50
+    assert config.parse(f"sources:\n  - name: {name}\n    url: https://x.example/\n")[1] == []

@@ -77,6 +77,9 @@ HEADERS_DATE = "Mon, 11 Jan 2021 10:00:00 GMT"
         ({"Retry-After": "Mon, 11 Jan 2021 11:30:00 GMT"}, 5400.0),  # no Date: our clock
         ({"Retry-After": "Mon, 11 Jan 2021 09:00:00 GMT", "Date": HEADERS_DATE}, 0.0),
         ({"Retry-After": "soon"}, None),
+        ({"Retry-After": "²"}, None),  # a digit to str.isdigit, not to float
+        ({"Retry-After": "9" * 40}, None),
+        ({"Retry-After": "Mon, 11 Jan 99999 10:00:00 GMT"}, None),
         ({"Retry-After": "-5"}, None),
         ({}, None),
     ],
@@ -98,6 +101,8 @@ def test_retry_after_is_seconds_or_an_http_date(headers: dict[str, str], expecte
         ({"Expires": "0"}, None),
         ({"Expires": "Mon, 11 Jan 2021 09:00:00 GMT"}, None),  # already stale
         ({"Cache-Control": "max-age=0"}, None),
+        ({"Cache-Control": "max-age=²"}, None),
+        ({"Cache-Control": "max-age=60", "Age": "①"}, 60.0),
         ({}, None),
     ],
 )
@@ -116,6 +121,9 @@ def test_freshness_follows_rfc_9111(headers: dict[str, str], expected: float | N
         ("0", None, None, None),
         ("soon", "fortnightly", None, None),
         (None, "hourly", "x", 3600.0),
+        (None, "hourly", "0", 3600.0),
+        ("²", None, None, None),
+        ("9" * 400, None, None, None),
         (None, None, None, None),
     ],
 )
