@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -116,6 +117,7 @@ items = Table(
     Column("first_seen", UTCDateTime, nullable=False),
     Column("title_key", String(40)),
     Column("lead_key", String(40)),
+    Column("in_feed", Boolean),  # listed by the source's feed when it was last parsed
     UniqueConstraint("source", "key", name="uq_items_source_key"),
     Index("ix_items_cluster", "cluster"),
     Index("ix_items_title_key", "title_key"),
@@ -255,13 +257,17 @@ class Store:
                 existing.update({k: (i, h) for k, i, h in (await conn.execute(query))})
             fresh = [item for item in batch if item.key not in existing]
             changed = [item for item in batch if item.key in existing and existing[item.key][1] != item.content_hash]
+            await self._mark_in_feed(conn, source, [i for i, _ in existing.values()])
             if not fresh and not changed:
                 return StoreResult()
             fresh = await self._join_stories(conn, fresh)
             touched: set[str] = set()
             memberships: list[dict[str, Any]] = []
             if fresh:
-                rows = [{**_row(item), "source": source, "key": item.key, "first_seen": seen_at} for item in fresh]
+                rows = [
+                    {**_row(item), "source": source, "key": item.key, "first_seen": seen_at, "in_feed": True}
+                    for item in fresh
+                ]
                 inserted = (await conn.execute(insert(items).returning(items.c.id, items.c.key), rows)).all()
                 ids = dict((k, i) for i, k in inserted)
                 memberships += [{"item_id": ids[it.key], "topic": t} for it in fresh for t in it.topics]
@@ -287,6 +293,17 @@ class Store:
                 )
                 touched |= set((await conn.execute(query)).scalars())
         return StoreResult(new=len(fresh), updated=len(changed), topics=frozenset(touched))
+
+    @staticmethod
+    async def _mark_in_feed(conn: AsyncConnection, source: str, listed: list[int]) -> None:
+        """Which of a source's items its feed lists now: retention never prunes those (they would
+        only be stored again at the next change of the feed)."""
+        others = update(items).where(items.c.source == source, items.c.in_feed.is_(True))
+        if listed:
+            others = others.where(items.c.id.not_in(listed))
+        await conn.execute(others.values(in_feed=False))
+        for chunk in _chunks(listed):
+            await conn.execute(update(items).where(items.c.id.in_(chunk)).values(in_feed=True))
 
     @staticmethod
     async def _join_stories(conn: AsyncConnection, fresh: list[Item]) -> list[Item]:
@@ -426,11 +443,12 @@ class Store:
     async def prune(self, before: datetime, keep_clusters: set[str]) -> int:
         """Delete items first seen before ``before`` whose story is not in ``keep_clusters``; returns how many.
 
-        Age counts from when we stored an item, not from its date: an old article a feed still lists
-        would otherwise be deleted and stored again on every poll.
+        Age counts from when we stored an item, not from its date, and an item its feed still lists
+        is kept: it would only be stored again, as new, the next time the feed changes.
         """
         async with self._write, self.engine.begin() as conn:
-            query = select(items.c.id, items.c.cluster).where(items.c.first_seen < before)
+            listed = items.c.in_feed.is_(True)
+            query = select(items.c.id, items.c.cluster).where(items.c.first_seen < before, ~listed)
             old = (await conn.execute(query)).all()
             ids = [item_id for item_id, cluster in old if cluster not in keep_clusters]
             for chunk in _chunks(ids):

@@ -134,22 +134,44 @@ def _alternation(words: Iterable[str]) -> str:
     return "|".join(r"\s+".join(re.escape(part) for part in word.split(" ")) for word in ordered)
 
 
+@lru_cache(maxsize=1)
+def _word_char() -> str:
+    """A character class of word characters: ``\\w`` and the combining marks, which ``\\w`` leaves
+    out although Devanagari, Tamil and other scripts write vowels with them inside words."""
+    ranges: list[list[int]] = []
+    for code in range(0x300, 0x30000):
+        if unicodedata.category(chr(code)) in ("Mn", "Mc", "Me"):
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1][1] = code
+            else:
+                ranges.append([code, code])
+    marks = "".join(f"\\U{a:08x}-\\U{b:08x}" if a != b else f"\\U{a:08x}" for a, b in ranges)
+    return f"[\\w{marks}]"
+
+
+def _end(word: str) -> str:
+    return "" if _unspaced(word[-1]) else f"(?!{_word_char()})"
+
+
 def _bounded(word: str) -> str:
     """A keyword with a word boundary on each edge that is in a spaced script."""
-    before = "" if _unspaced(word[0]) else r"(?<!\w)"
-    after = "" if _unspaced(word[-1]) else r"(?!\w)"
-    return f"{before}(?:{_alternation([word])}){after}"
+    before = "" if _unspaced(word[0]) else f"(?<!{_word_char()})"
+    return f"{before}(?:{_alternation([word])}){_end(word)}"
 
 
 def _scanner(words: set[str]) -> re.Pattern[str] | None:
+    """One pass finds them all: at each position the longest keyword that fits. Keywords starting in
+    a spaced script share one start boundary; each keeps its own end (a phrase may end in Chinese)."""
     if not words:
         return None
-    spaced = {w for w in words if not (_unspaced(w[0]) or _unspaced(w[-1]))}
-    branches = []
-    if spaced:
-        branches.append(rf"(?<!\w)({_alternation(spaced)})(?!\w)")
-    branches += [f"({_bounded(w)})" for w in sorted(words - spaced, key=len, reverse=True)]
-    return re.compile(f"(?=(?:{'|'.join(branches)}))")
+
+    def branches(group: Iterable[str]) -> str:
+        return "|".join(f"((?:{_alternation([w])}){_end(w)})" for w in sorted(group, key=len, reverse=True))
+
+    spaced = {w for w in words if not _unspaced(w[0])}
+    parts = [f"(?<!{_word_char()})(?:{branches(spaced)})"] if spaced else []
+    parts += [branches(words - spaced)] if words - spaced else []
+    return re.compile(f"(?=(?:{'|'.join(parts)}))")
 
 
 def _implied(words: set[str]) -> dict[str, frozenset[str]]:

@@ -102,3 +102,15 @@ def test_a_topic_can_combine_others() -> None:
     assert topics("Twitter", rules) == ("social", "twitter", "apps", "own")
     assert topics("Parler", rules) == ("own",)
     assert topics("nothing", rules) == ()
+
+
+def test_a_phrase_mixing_scripts_and_a_plain_word_starting_together_both_match() -> None:
+    rules = compile_rules((spec("phrase", "Samsung 三星"), spec("word", "samsung"), spec("cjk", "三星")))
+    assert topics("Samsung 三星 新品", rules) == ("phrase", "word", "cjk")
+    assert topics("我的三星手机", rules) == ("cjk",)
+
+
+def test_vowel_signs_are_part_of_words_in_indic_scripts() -> None:
+    rules = compile_rules((spec("bharat", "भारत"), spec("rat", "रत")))
+    assert topics("भारत में चुनाव", rules) == ("bharat",)
+    assert topics("भारतीय खबर", rules) == ()  # "भारत" + a vowel sign is another word
