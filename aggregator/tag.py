@@ -114,7 +114,7 @@ class Rule:
 class Rules:
     rules: tuple[Rule, ...]
     scanner: re.Pattern[str] | None
-    ascii_scanner: re.Pattern[str] | None  # the same with plain \\w boundaries: exact on ASCII text, faster
+    ascii_scanner: re.Pattern[str] | None  # the same with plain \w boundaries: exact on ASCII text, faster
     implied: dict[str, frozenset[str]]  # keyword -> itself and the keywords inside it
     fields: tuple[str, ...] = field(default=DEFAULT_FIELDS)  # every field some rule reads
 
