@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import yaml
 from pydantic import (
@@ -138,6 +138,10 @@ class Settings(_Model):
         if "://" in self.database:
             return self.database
         return f"sqlite+aiosqlite:///{self.database}"
+
+    def topic_url(self, topic: str, name: str = "") -> str:
+        """Where a topic's file is published: feeds' self links, embed snippets, OPML, WebSub pings."""
+        return urljoin(self.base_url, f"{topic}/{name}")
 
 
 class Source(_Model):

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
-from urllib.parse import urljoin
 
 from aggregator import logs
 from aggregator.config import Config, Topic
@@ -33,7 +32,7 @@ RENDER_VERSION = "2"
 FEEDS = ("rss.xml", "atom.xml", "feed.json")
 #: Store key of the hub pings that failed, sent again with the next publish.
 WEBSUB_PENDING = "websub_pending"
-FILES = ("rss.xml", "atom.xml", "feed.json", "index.html", "embed.js", "embed.html")
+FILES = (*FEEDS, "index.html", "embed.js", "embed.html")
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +141,7 @@ class Publisher:
         if not settings.websub_hub:
             return
         pending = set(json.loads(await self.store.get_meta(WEBSUB_PENDING) or "[]"))
-        pending |= {urljoin(settings.base_url, f"{topic}/{name}") for topic in changed for name in FEEDS}
+        pending |= {settings.topic_url(topic, name) for topic in changed for name in FEEDS}
         if not pending:
             return
         from aggregator import websub

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin
 
 from feedgen.ext.base import BaseExtension
 from feedgen.feed import FeedGenerator
@@ -64,7 +63,7 @@ class TopicView:
     sources: dict[str, SourceInfo]
 
     def url(self, name: str = "") -> str:
-        return urljoin(self.settings.base_url, f"{self.topic.name}/{name}")
+        return self.settings.topic_url(self.topic.name, name)
 
     @property
     def updated(self) -> datetime:
@@ -280,13 +279,13 @@ class Snippets:
 
 
 def snippets(settings: Settings, topic: Topic) -> Snippets:
-    base = urljoin(settings.base_url, f"{topic.name}/")
+    script, page = settings.topic_url(topic.name, "embed.js"), settings.topic_url(topic.name, "embed.html")
     return Snippets(
         name=topic.name,
         title=topic.title,
-        script=f'<script src="{base}embed.js" data-count="5" data-summary="true" async></script>',
+        script=f'<script src="{script}" data-count="5" data-summary="true" async></script>',
         iframe=(
-            f'<iframe src="{base}embed.html" title="{escape(topic.title)}" width="100%" height="480" '
+            f'<iframe src="{page}" title="{escape(topic.title)}" width="100%" height="480" '
             'loading="lazy" style="border:0"></iframe>'
         ),
         max_items=EMBED_ITEMS,
@@ -384,7 +383,7 @@ def topic_page(view: TopicView) -> bytes:
 
 def site_index(settings: Settings, topics: Sequence[Topic]) -> bytes:
     html = _env.get_template("index.html").render(
-        settings=settings, topics=topics, formats=FORMATS, base=settings.base_url,
+        settings=settings, topics=topics, formats=FORMATS,
         snippets=[snippets(settings, topic) for topic in topics],
     )  # fmt: skip
     return html.encode("utf-8")
@@ -392,9 +391,7 @@ def site_index(settings: Settings, topics: Sequence[Topic]) -> bytes:
 
 def opml(settings: Settings, topics: Sequence[Topic]) -> bytes:
     outlines = [
-        Outline(
-            t.title, urljoin(settings.base_url, f"{t.name}/rss.xml"), urljoin(settings.base_url, f"{t.name}/index.html")
-        )
+        Outline(t.title, settings.topic_url(t.name, "rss.xml"), settings.topic_url(t.name, "index.html"))
         for t in topics
     ]
     return write_opml(settings.title, outlines)
