@@ -97,19 +97,14 @@ _PREFIX = re.compile(
 _SUFFIX = re.compile(r"\s+[|\-\u2013\u2014]\s+[^|\-\u2013\u2014]{1,60}$")  # " - Site name"
 
 
-@lru_cache(maxsize=8192)
-def headline_words(title: str) -> tuple[str, ...]:
-    """``title_words``, cached (candidates recur from batch to batch)."""
-    return tuple(title_words(title))
-
-
-def title_words(title: str) -> list[str]:
+@lru_cache(maxsize=8192)  # candidates recur from batch to batch
+def title_words(title: str) -> tuple[str, ...]:
     """A headline reduced to its words: folded, without a "BREAKING:" prefix or a " - Site" suffix."""
     text = _PREFIX.sub("", fold(title).strip())
     without_suffix = _SUFFIX.sub("", text)
     if len(_TOKEN.findall(without_suffix)) >= MIN_TITLE_WORDS:
         text = without_suffix
-    return _TOKEN.findall(text)
+    return tuple(_TOKEN.findall(text))
 
 
 def near_keys(title: str, text: str) -> tuple[str | None, str | None]:
@@ -133,7 +128,7 @@ class Copy:
 
 
 def copy_of(item: Item) -> Copy:
-    return Copy(item.source, item.cluster, item.published, headline_words(item.title), item.content or item.summary)
+    return Copy(item.source, item.cluster, item.published, title_words(item.title), item.content or item.summary)
 
 
 @lru_cache(maxsize=2048)  # candidates recur from batch to batch; small ints keep the cache small

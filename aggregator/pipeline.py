@@ -29,7 +29,7 @@ def policy(config: Config, source: Source) -> schedule.Policy:
     return schedule.Policy(config.interval(source), max_delay=s.max_delay, max_backoff=s.max_backoff)
 
 
-def next_state(state: SourceState, result: UpdateResult, url: str, rules: schedule.Policy) -> SourceState:
+def next_state(state: SourceState, result: UpdateResult, url: str, polling: schedule.Policy) -> SourceState:
     """The decider: what a source's state becomes after an attempt (pure; the store only saves it).
 
     ``url`` is the source's address in feeds.yaml: when it differs from the state's, the maintainer
@@ -39,7 +39,7 @@ def next_state(state: SourceState, result: UpdateResult, url: str, rules: schedu
     failures = state.consecutive_failures + 1 if result.error else 0
     feed_ttl = result.hints.feed_ttl if result.hints.feed_ttl is not None else state.feed_ttl if same_url else None
     hints = replace(result.hints, feed_ttl=feed_ttl)
-    due, reason = schedule.plan(result.attempted_at, rules, failures, hints)
+    due, reason = schedule.plan(result.attempted_at, polling, failures, hints)
     changes: dict[str, object] = {
         "url": url,
         "last_attempt": result.attempted_at,

@@ -324,7 +324,7 @@ class Store:
         ):
             for chunk in _chunks([k for k in keys if k]):
                 for row in (await conn.execute(select(*light, column).where(column.in_(chunk)))).all():
-                    words = dedupe.headline_words(row.title)
+                    words = dedupe.title_words(row.title)
                     pool[row[-1]][row.id] = dedupe.Copy(row.source, row.cluster, row.published, words, "")
         mine = {item.key: dedupe.copy_of(item) for item in orphans}
         alike = {
