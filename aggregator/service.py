@@ -165,11 +165,8 @@ class Service:
 
     async def _prune(self) -> int:
         settings = self.config.settings
-        keep: set[str] = set()
-        for topic in self.config.topics:
-            keep |= {p.item.cluster for p in await self.store.topic_items(topic.name, settings.max_items)}
         before = datetime.now(UTC) - timedelta(seconds=settings.retention)
-        pruned = await self.store.prune(before, keep)
+        pruned = await self.store.prune(before, [t.name for t in self.config.topics], settings.max_items)
         if pruned:
             logs.event(log, "prune", items=pruned, older_than=before.isoformat(timespec="seconds"))
         return pruned

@@ -41,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql import Select
 from sqlalchemy.types import TypeDecorator
 
 from aggregator import dedupe
@@ -356,17 +357,8 @@ class Store:
 
     async def topic_items(self, topic: str, limit: int) -> list[PublishedItem]:
         """The newest ``limit`` stories tagged ``topic``, one per cluster, newest first."""
-        date = func.min(func.coalesce(items.c.published, items.c.first_seen))
-        newest = (
-            select(items.c.cluster, date.label("date"))
-            .join(item_topics, item_topics.c.item_id == items.c.id)
-            .where(item_topics.c.topic == topic)
-            .group_by(items.c.cluster)
-            .order_by(date.desc(), items.c.cluster)
-            .limit(limit)
-        )
         async with self.engine.connect() as conn:
-            clusters = list((await conn.execute(newest)).scalars())
+            clusters = list((await conn.execute(_published(topic, limit))).scalars())
             if not clusters:
                 return []
             rows = (await conn.execute(select(items).where(items.c.cluster.in_(clusters)))).mappings().all()
@@ -440,8 +432,9 @@ class Store:
             if rows:
                 await conn.execute(insert(item_topics), rows)
 
-    async def prune(self, before: datetime, keep_clusters: set[str]) -> int:
-        """Delete items first seen before ``before`` whose story is not in ``keep_clusters``; returns how many.
+    async def prune(self, before: datetime, topics: Iterable[str], limit: int) -> int:
+        """Delete items first seen before ``before`` whose story none of ``topics`` publishes (its newest
+        ``limit``); returns how many.
 
         Age counts from when we stored an item, not from its date, and an item its feed still lists
         is kept: it would only be stored again, as new, the next time the feed changes.
@@ -450,7 +443,12 @@ class Store:
             listed = items.c.in_feed.is_(True)
             query = select(items.c.id, items.c.cluster).where(items.c.first_seen < before, ~listed)
             old = (await conn.execute(query)).all()
-            ids = [item_id for item_id, cluster in old if cluster not in keep_clusters]
+            if not old:
+                return 0
+            keep: set[str] = set()
+            for topic in topics:
+                keep |= set((await conn.execute(_published(topic, limit))).scalars())
+            ids = [item_id for item_id, cluster in old if cluster not in keep]
             for chunk in _chunks(ids):
                 await conn.execute(delete(item_topics).where(item_topics.c.item_id.in_(chunk)))
                 await conn.execute(delete(items).where(items.c.id.in_(chunk)))
@@ -467,6 +465,19 @@ class Store:
         async with self.engine.connect() as conn:
             value: str | None = (await conn.execute(select(meta.c.value).where(meta.c.key == key))).scalar()
         return value
+
+
+def _published(topic: str, limit: int) -> Select[Any]:
+    """The clusters of a topic's newest ``limit`` stories: what its feeds publish."""
+    date = func.min(func.coalesce(items.c.published, items.c.first_seen))
+    return (
+        select(items.c.cluster, date.label("date"))
+        .join(item_topics, item_topics.c.item_id == items.c.id)
+        .where(item_topics.c.topic == topic)
+        .group_by(items.c.cluster)
+        .order_by(date.desc(), items.c.cluster)
+        .limit(limit)
+    )
 
 
 def _item(row: Any, topic_names: Iterable[str]) -> Item:
