@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -77,39 +76,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _writable(path: Path) -> bool:
-    """``path`` can be created or written: its nearest existing ancestor is a writable folder."""
-    for folder in (path, *path.parents):
-        if folder.exists():
-            return folder.is_dir() and os.access(folder, os.W_OK)
-    return False
-
-
-def _offline_problems(loaded: config_module.LoadedConfig) -> list[str]:
-    """What the schema cannot see but would fail at run time: unusable folders and databases."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    settings, problems = loaded.settings, []
-    if not _writable(settings.output_dir):
-        problems.append(f"{loaded.path}: settings.output_dir {settings.output_dir} cannot be created or written")
-    try:
-        url = make_url(settings.database_url)
-    except ArgumentError as exc:
-        return [*problems, f"{loaded.path}: settings.database is not a database URL or file: {exc}"]
-    backend = url.get_backend_name()
-    if backend not in ("sqlite", "postgresql"):
-        problems.append(
-            f"{loaded.path}: settings.database uses {backend!r}; write a file path or postgresql+asyncpg://"
-        )
-    elif backend == "sqlite" and url.database and not _writable(Path(url.database).parent):
-        problems.append(f"{loaded.path}: the folder of settings.database {url.database} cannot be created or written")
-    return problems
-
-
 def cmd_check(args: argparse.Namespace) -> int:
     loaded = config_module.load(args.config)
-    problems = _offline_problems(loaded)
+    problems = config_module.offline_problems(loaded)
     if problems:
         raise ConfigError(problems)
     config = loaded.config

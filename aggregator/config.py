@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -370,6 +371,36 @@ def load(path: Path) -> LoadedConfig:
     if problems:
         raise ConfigError(problems)
     return LoadedConfig(path=path, config=_resolve(config, path.parent), digest=hashlib.sha256(raw).hexdigest())
+
+
+def _writable(path: Path) -> bool:
+    """``path`` can be created or written: its nearest existing ancestor is a writable folder."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            return folder.is_dir() and os.access(folder, os.W_OK)
+    return False
+
+
+def offline_problems(loaded: LoadedConfig) -> list[str]:
+    """What the schema cannot see but would fail at run time: unusable folders and databases."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    settings, problems = loaded.settings, []
+    if not _writable(settings.output_dir):
+        problems.append(f"{loaded.path}: settings.output_dir {settings.output_dir} cannot be created or written")
+    try:
+        url = make_url(settings.database_url)
+    except ArgumentError as exc:
+        return [*problems, f"{loaded.path}: settings.database is not a database URL or file: {exc}"]
+    backend = url.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        problems.append(
+            f"{loaded.path}: settings.database uses {backend!r}; write a file path or postgresql+asyncpg://"
+        )
+    elif backend == "sqlite" and url.database and not _writable(Path(url.database).parent):
+        problems.append(f"{loaded.path}: the folder of settings.database {url.database} cannot be created or written")
+    return problems
 
 
 SCHEMA_ID = "https://github.com/aggregator-dev/aggregator/blob/main/feeds.schema.json"

@@ -284,8 +284,10 @@ class Runner:
         if current is None or self.stop.is_set() or self._scheduler is None:
             return
         soonest = datetime.now(UTC) + timedelta(seconds=1)
-        if current.url != url or due is None:
-            due = soonest if current.url != url else soonest + timedelta(seconds=self.service.config.interval(current))
+        if current.url != url:  # edited meanwhile: try the new address now
+            due = soonest
+        elif due is None:  # the attempt failed before deciding: try again after the interval
+            due = soonest + timedelta(seconds=self.service.config.interval(current))
         self._scheduler.set_source(name, max(due, soonest), self._job)
         self._scheduled[name] = current.url
 
